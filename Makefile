@@ -1,0 +1,28 @@
+# rhino_mlir developer entry points.
+VENV ?= .venv
+PY := $(VENV)/bin/python
+PYTEST_ARGS ?=
+
+.PHONY: venv demo test test-all lit clean
+
+venv: $(VENV)/.installed
+
+$(VENV)/.installed: pyproject.toml
+	test -x $(PY) || python3 -m venv $(VENV)
+	$(PY) -m pip install -q --upgrade pip
+	$(PY) -m pip install -q -e '.[test]'
+	touch $@
+
+demo: venv
+	$(VENV)/bin/rhino demo
+
+test: venv
+	$(PY) -m pytest -n 2 --durations=15 -q $(PYTEST_ARGS)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/lit -q lit_tests
+
+test-all: venv
+	$(PY) -m pytest -n 2 --durations=25 -q -m '' $(PYTEST_ARGS)
+	PATH=$(abspath $(VENV))/bin:$$PATH $(VENV)/bin/lit -q lit_tests
+
+clean:
+	rm -rf $(VENV) build *.egg-info

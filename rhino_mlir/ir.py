@@ -1,0 +1,195 @@
+"""The only module that imports jaxlib's MLIR bindings.
+
+Everything else reaches MLIR through the names re-exported here, so a jax/jaxlib
+upgrade is checked in one place. IR crosses to IREE as text (different native libs).
+"""
+from __future__ import annotations
+
+import re
+from typing import Iterable, Sequence
+
+import jaxlib
+
+from .errors import ParseError, PassError, RhinoError
+
+_TESTED = "0.10"
+if not jaxlib.__version__.startswith(_TESTED + "."):
+    raise RhinoError(
+        f"rhino_mlir needs jaxlib {_TESTED}.*, found {jaxlib.__version__}; "
+        f"pip install 'jaxlib=={_TESTED}.*' 'jax=={_TESTED}.*'")
+
+from jaxlib.mlir import ir, passmanager  # noqa: E402
+from jaxlib.mlir.dialects import chlo, func, mhlo, sdy, stablehlo  # noqa: E402
+from jaxlib.mlir._mlir_libs import _jax_mlir_ext  # noqa: E402
+
+__all__ = ["ir", "passmanager", "func", "stablehlo", "sdy", "chlo", "mhlo",
+           "new_context", "parse_module", "print_module", "run_pipeline"]
+
+_stablehlo_passes_registered = False
+
+
+def new_context() -> ir.Context:
+    """A context with every dialect JAX emits (func, stablehlo, chlo, sdy, mhlo, ...)."""
+    global _stablehlo_passes_registered
+    ctx = ir.Context()
+    reg = ir.DialectRegistry()
+    _jax_mlir_ext.register_dialects(reg)
+    ctx.append_dialect_registry(reg)
+    stablehlo.register_dialect(ctx)
+    sdy.register_dialect(ctx)
+    chlo.register_dialect(ctx)
+    mhlo.register_mhlo_dialect(ctx)
+    ctx.load_all_available_dialects()
+    if not _stablehlo_passes_registered:
+        stablehlo.register_stablehlo_passes()
+        _stablehlo_passes_registered = True
+    return ctx
+
+
+_LOC = re.compile(r'loc\("(?P<file>[^"]*)":(?P<line>\d+):(?P<col>\d+)\)')
+
+
+def _diag_line(e: ir.MLIRError, filename: str) -> str:
+    diags = list(e.error_diagnostics)
+    if not diags:
+        return str(e).splitlines()[0]
+    d = diags[0]
+    m = _LOC.search(str(d.location))
+    where = f"{filename}:{m['line']}:{m['col']}" if m else filename
+    return f"{where}: {d.message.strip()}"
+
+
+def parse_module(src: str | bytes, ctx: ir.Context, filename: str = "<input>") -> ir.Module:
+    """Parse MLIR text, bytecode or a StableHLO portable artifact."""
+    with ctx:
+        if isinstance(src, bytes) and not src.startswith(b"ML\xefR"):
+            src = src.decode("utf-8", errors="replace")
+        if isinstance(src, bytes) and b"StableHLO_v" in src[:64]:
+            try:
+                src = stablehlo.deserialize_portable_artifact(ctx, src)
+            except Exception as e:  # pragma: no cover - depends on artifact
+                raise ParseError(f"{filename}: cannot read StableHLO portable artifact: {e}")
+            return src if isinstance(src, ir.Module) else ir.Module.parse(str(src))
+        try:
+            return ir.Module.parse(src)
+        except ir.MLIRError as e:
+            raise ParseError(_diag_line(e, filename)) from None
+
+
+def print_module(module: ir.Module, generic: bool = False) -> str:
+    if generic:
+        return module.operation.get_asm(print_generic_op_form=True, enable_debug_info=False)
+    return str(module)
+
+
+def run_pipeline(module: ir.Module, pipeline: str, who: str = "mlir") -> None:
+    """Run an upstream textual pipeline (e.g. 'builtin.module(canonicalize)') in place."""
+    ctx = module.context
+    with ctx:
+        try:
+            pm = passmanager.PassManager.parse(pipeline)
+        except (ValueError, ir.MLIRError) as e:
+            raise PassError(f"{who}: bad pipeline '{pipeline}': {str(e).splitlines()[0]}") from None
+        try:
+            pm.run(module.operation)
+        except ir.MLIRError as e:
+            raise PassError(f"{who}: {_diag_line(e, '<ir>')}") from None
+
+
+# ----------------------------------------------------------------------------- types
+
+def tensor_type(t: ir.Type) -> ir.RankedTensorType:
+    return ir.RankedTensorType(t)
+
+
+def is_tensor(t: ir.Type) -> bool:
+    return ir.RankedTensorType.isinstance(t)
+
+
+def shape_of(t: ir.Type) -> list[int]:
+    return list(ir.RankedTensorType(t).shape)
+
+
+def is_static(t: ir.Type) -> bool:
+    return not ir.RankedTensorType.isinstance(t) or ir.RankedTensorType(t).has_static_shape
+
+
+def make_tensor(shape: Sequence[int], elem: ir.Type) -> ir.RankedTensorType:
+    return ir.RankedTensorType.get(list(shape), elem)
+
+
+def elem_of(t: ir.Type) -> ir.Type:
+    return ir.RankedTensorType(t).element_type
+
+
+def elem_bytes(elem: ir.Type) -> int:
+    s = str(elem)
+    if s == "i1":
+        return 1
+    m = re.match(r"[a-z]*?(\d+)", s.replace("complex<", ""))
+    bits = int(m.group(1)) if m else 32
+    if s.startswith("complex<"):
+        bits *= 2
+    return max(1, bits // 8)
+
+
+def nbytes(t: ir.Type) -> int:
+    if not ir.RankedTensorType.isinstance(t):
+        return 0
+    rt = ir.RankedTensorType(t)
+    n = 1
+    for d in rt.shape:
+        n *= d
+    return n * elem_bytes(rt.element_type)
+
+
+# ----------------------------------------------------------------------------- IR walking
+
+def funcs(module: ir.Module) -> list:
+    return [op for op in module.body.operations if op.operation.name == "func.func"]
+
+
+def main_func(module: ir.Module):
+    fs = funcs(module)
+    for f in fs:
+        if f.attributes["sym_name"].value == "main":
+            return f
+    publics = [f for f in fs if "sym_visibility" not in f.attributes
+               or f.attributes["sym_visibility"].value == "public"]
+    if len(publics) == 1:
+        return publics[0]
+    raise RhinoError("module has no public @main function; name the entry function main")
+
+
+def block_ops(block: ir.Block) -> list:
+    return [op.operation for op in block.operations]
+
+
+def walk_ops(root) -> Iterable:
+    """Pre-order walk of every nested op (regions included), in program order."""
+    for region in root.regions:
+        for block in region.blocks:
+            for op in block.operations:
+                op = op.operation
+                yield op
+                yield from walk_ops(op)
+
+
+def attr(text: str) -> ir.Attribute:
+    return ir.Attribute.parse(text)
+
+
+def i64_array(vals: Sequence[int]) -> ir.Attribute:
+    return ir.DenseI64ArrayAttr.get(list(vals))
+
+
+def str_attr(s: str) -> ir.Attribute:
+    return ir.StringAttr.get(s)
+
+
+def value_name(v: ir.Value) -> str:
+    """'%arg0' / '%3' style name of a value, for error messages."""
+    try:
+        return v.get_name()
+    except Exception:  # pragma: no cover
+        return "%?"

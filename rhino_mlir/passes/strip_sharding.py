@@ -1,0 +1,1 @@
+"""Placeholder until the pass lands (owner is writing it)."""
