@@ -5,7 +5,11 @@ upgrade is checked in one place. IR crosses to IREE as text (different native li
 """
 from __future__ import annotations
 
+import contextlib
+import os
 import re
+import sys
+import tempfile
 from typing import Iterable, Sequence
 
 import jaxlib
@@ -103,7 +107,8 @@ def tensor_type(t: ir.Type) -> ir.RankedTensorType:
 
 
 def is_tensor(t: ir.Type) -> bool:
-    return ir.RankedTensorType.isinstance(t)
+    # LLVM 23 bindings downcast types on access; the old `X.isinstance` is gone
+    return isinstance(t, ir.RankedTensorType)
 
 
 def shape_of(t: ir.Type) -> list[int]:
@@ -111,7 +116,9 @@ def shape_of(t: ir.Type) -> list[int]:
 
 
 def is_static(t: ir.Type) -> bool:
-    return not ir.RankedTensorType.isinstance(t) or ir.RankedTensorType(t).has_static_shape
+    if isinstance(t, ir.RankedTensorType):
+        return t.has_static_shape
+    return not isinstance(t, ir.ShapedType)  # unranked tensors are dynamic
 
 
 def make_tensor(shape: Sequence[int], elem: ir.Type) -> ir.RankedTensorType:
@@ -134,7 +141,7 @@ def elem_bytes(elem: ir.Type) -> int:
 
 
 def nbytes(t: ir.Type) -> int:
-    if not ir.RankedTensorType.isinstance(t):
+    if not isinstance(t, ir.RankedTensorType):
         return 0
     rt = ir.RankedTensorType(t)
     n = 1
@@ -193,3 +200,73 @@ def value_name(v: ir.Value) -> str:
         return v.get_name()
     except Exception:  # pragma: no cover
         return "%?"
+
+
+# ----------------------------------------------------------------------------- driver helpers
+
+@contextlib.contextmanager
+def _captured_fd2(sink: list[str]):
+    """Collect what native code writes straight to fd 2 (LLVM's option parser does)."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile(mode="w+b") as tmp:
+        os.dup2(tmp.fileno(), 2)
+        try:
+            yield
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            tmp.seek(0)
+            sink.append(tmp.read().decode("utf-8", errors="replace"))
+
+
+def pipeline_parse_error(pipeline: str, ctx: ir.Context) -> str | None:
+    """None if MLIR's PassManager accepts `pipeline`, else its error as one line."""
+    native: list[str] = []
+    with ctx:
+        try:
+            with _captured_fd2(native):
+                passmanager.PassManager.parse(pipeline)
+            return None
+        except (ValueError, ir.MLIRError) as e:
+            text = " ".join(native) + " " + str(e)
+    lines = [ln.strip(" :") for ln in text.splitlines() if ln.strip(" :")]
+    # keep the lines that say something ("error: ...", "no such option ..."), not the echo
+    said = [ln for ln in lines if "error" in ln or "option" in ln or "invalid" in ln]
+    return "; ".join(said or lines[:1]) or "rejected by the mlir pass parser"
+
+
+_LINE = re.compile(r'loc\("[^"]*":(\d+):\d+\)')
+
+
+def op_line(op) -> int | None:
+    """Source line of `op` (first file:line:col found in its location), if any."""
+    m = _LINE.search(str(op.location))
+    return int(m.group(1)) if m else None
+
+
+def first_dynamic_value(module: ir.Module):
+    """(value name, type, op) of the first value whose type is not static, else None.
+
+    Looks at function signatures, block arguments and op results, in program order.
+    """
+    for f in funcs(module):
+        ftype = f.attributes["function_type"].value
+        body = f.regions[0].blocks
+        if len(body):
+            for a in body[0].arguments:
+                if not is_static(a.type):
+                    return value_name(a), a.type, f.operation
+        for i, t in enumerate(ftype.results):
+            if not is_static(t):
+                return f"result #{i} of @{f.attributes['sym_name'].value}", t, f.operation
+        for op in walk_ops(f.operation):
+            for r in op.regions:
+                for b in r.blocks:
+                    for a in b.arguments:
+                        if not is_static(a.type):
+                            return value_name(a), a.type, op
+            for v in op.results:
+                if not is_static(v.type):
+                    return value_name(v), v.type, op
+    return None
