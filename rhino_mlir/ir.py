@@ -102,6 +102,17 @@ def run_pipeline(module: ir.Module, pipeline: str, who: str = "mlir") -> None:
 
 # ----------------------------------------------------------------------------- types
 
+def isa(obj, cls) -> bool:
+    """Whether an attribute/type can be viewed as `cls` (the bindings dropped `isinstance`)."""
+    if isinstance(obj, cls):
+        return True
+    try:
+        cls(obj)
+        return True
+    except (ValueError, TypeError):
+        return False
+
+
 def tensor_type(t: ir.Type) -> ir.RankedTensorType:
     return ir.RankedTensorType(t)
 
@@ -270,3 +281,38 @@ def first_dynamic_value(module: ir.Module):
                 if not is_static(v.type):
                     return value_name(v), v.type, op
     return None
+
+
+def verify_error(module: ir.Module) -> str | None:
+    """None if the module verifies, else the first diagnostic as one line."""
+    with module.context:
+        try:
+            return None if module.operation.verify() else "verification failed"
+        except ir.MLIRError as e:
+            return _diag_line(e, "<ir>")
+
+
+def splat_value(v: ir.Value):
+    """The scalar a value is a splat constant of (python number), or None."""
+    owner = v.owner
+    if not isinstance(owner, ir.Operation) and hasattr(owner, "operation"):
+        owner = owner.operation
+    if not isinstance(owner, ir.Operation) or owner.name != "stablehlo.constant":
+        return None
+    a = owner.attributes["value"]
+    if not isa(a, ir.DenseElementsAttr) or not ir.DenseElementsAttr(a).is_splat:
+        return None
+    s = ir.DenseElementsAttr(a).get_splat_value()
+    if isa(s, ir.FloatAttr):
+        return ir.FloatAttr(s).value
+    if isa(s, ir.BoolAttr):
+        return ir.BoolAttr(s).value
+    if isa(s, ir.IntegerAttr):
+        return ir.IntegerAttr(s).value
+    return None
+
+
+def splat_attr(a: ir.Attribute, t: ir.Type) -> ir.Attribute:
+    """The splat dense attribute `a` reshaped to tensor type `t`."""
+    d = ir.DenseElementsAttr(a)
+    return ir.DenseElementsAttr.get_splat(ir.RankedTensorType(t), d.get_splat_value())
