@@ -75,21 +75,26 @@ def restrict(op, rule: OpRule) -> OpRule:
     return replace(rule, need_replication=rule.need_replication | frozenset(extra))
 
 
-def _set_sizes(op, key: str, local_shape) -> None:
-    old = list(I.ir.DenseI64ArrayAttr(op.attributes[key]))
-    op.attributes[key] = I.i64_array([min(o, l) for o, l in zip(old, local_shape)])
+def _shrink(op, key: str, global_shape, local_shape, starts=None, strides=None) -> None:
+    """Sharded dims pass through whole: their size entry becomes the local size."""
+    vals = list(I.ir.DenseI64ArrayAttr(op.attributes[key]))
+    for d, (g, l) in enumerate(zip(global_shape, local_shape)):
+        if g != l:
+            vals[d] = (starts[d] if starts else 0) + l * (strides[d] if strides else 1)
+    op.attributes[key] = I.i64_array(vals)
 
 
-def local_attrs(op, local_operand_shapes, local_result_shapes) -> None:
+def local_attrs(op, global_operands, local_operands, global_results, local_results) -> None:
     """Rewrite attributes that hold global sizes of (passed-through) sharded dimensions."""
     name = op.name
     if name == "stablehlo.slice":
-        _set_sizes(op, "limit_indices", local_result_shapes[0])
+        arr = lambda k: list(I.ir.DenseI64ArrayAttr(op.attributes[k]))  # noqa: E731
+        _shrink(op, "limit_indices", global_results[0], local_results[0], arr("start_indices"), arr("strides"))
     elif name == "stablehlo.dynamic_slice":
-        _set_sizes(op, "slice_sizes", local_result_shapes[0])
+        _shrink(op, "slice_sizes", global_results[0], local_results[0])
     elif name == "stablehlo.gather":
-        _set_sizes(op, "slice_sizes", local_operand_shapes[0])
-    elif name == "stablehlo.constant":
+        _shrink(op, "slice_sizes", global_operands[0], local_operands[0])
+    elif name == "stablehlo.constant" and global_results[0] != local_results[0]:
         op.attributes["value"] = I.splat_attr(op.attributes["value"], op.results[0].type)
 
 

@@ -217,7 +217,8 @@ class Partitioner:
             local_res.append(I.shape_of(v.type))
             partial = tuple(a for f in red for a in fsh[f])
             self.layout[v] = Layout(sh, partial, comb or "add")
-        local_attrs(op, [I.shape_of(v.type) for v in op.operands], local_res)
+        local_attrs(op, [self.shape(v) for v in op.operands], [I.shape_of(v.type) for v in op.operands],
+                    [self.shape(v) for v in op.results], local_res)
         d = iota_dimension(op)
         if d is not None and fsh[r.results[0][d][0]]:
             self.offset_iota(op, d, fsh[r.results[0][d][0]])

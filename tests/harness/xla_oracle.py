@@ -80,6 +80,11 @@ def _set_module_attrs(mod, replicas: int) -> None:
 
 
 def _strip_sdy(mod) -> None:
+    with mod.context:     # sdy-drop-sharding-and-mesh keeps sharding_constraint ops
+        for op in list(I.walk_ops(mod.operation)):
+            if op.name == "sdy.sharding_constraint":
+                op.results[0].replace_all_uses_with(op.operands[0])
+                op.erase()
     I.run_pipeline(mod, "builtin.module(sdy-drop-sharding-and-mesh)", who="xla-oracle")
 
 
