@@ -27,6 +27,7 @@ class PassContext:
     ctx: Any
     debug: bool = False
     remarks: list[str] = field(default_factory=list)
+    stats: dict[str, Any] = field(default_factory=dict)     # pass name -> structured report
 
     def remark(self, text: str) -> None:
         self.remarks.append(text)

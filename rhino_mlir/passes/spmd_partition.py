@@ -44,6 +44,7 @@ class Partitioner:
         self.cache: dict = {}
         self.counter = [0]
         self.steps: list[Step] = []
+        self.gathered: list[str] = []     # values gathered because a factor must not be sharded
 
     # ------------------------------------------------------------------ helpers
     def rep(self, rank: int) -> TensorSharding:
@@ -72,8 +73,7 @@ class Partitioner:
         dst = dst.closed()
         if lay.sharding.dims == dst.dims and not lay.partial:
             return v
-        key = (v, dst.dims, anchor.parent if hasattr(anchor, "parent") else None, id(anchor.block))
-        key = (v, dst.dims, str(anchor.block))  # one reshard per value, target and block
+        key = (v, dst.dims, anchor.block)        # one reshard per value, target and block
         hit = self.cache.get(key)
         if hit is not None:
             return hit
@@ -83,6 +83,7 @@ class Partitioner:
         new = emit(Emitter(anchor, self.counter), v, steps, shape, self.mesh)
         self.steps.extend(steps)
         if why and any(s.kind == "all_gather" for s in steps):
+            self.gathered.append(f"{I.value_name(v)} ({why})")
             self.pctx.remark(f"{self.who}: {I.value_name(v)} gathered ({why})")
         self.gshape[new] = shape
         self.layout[new] = Layout(dst)
@@ -176,15 +177,19 @@ class Partitioner:
             self.layout[r] = Layout(s)
 
     def factor_sharding(self, op, r: rules.OpRule, comb: str | None) -> list:
+        """Axes per factor: results' targets, reduction factors from operands.
+
+        When both want the same axis, the cheaper order wins: results first (operands
+        are resharded) or reductions first (a partial result completed later, e.g. by
+        reduce_scatter). Cost = bytes of every reshard the choice implies (reshard.plan)."""
         mesh = self.mesh
         fsh = [()] * r.num_factors
         for dims, v in zip(r.results, op.results):
             proj, _ = project(dims, r.sizes, self.target(v), mesh)
             for f, axes in proj.items():
                 fsh[f] = fsh[f] or axes
-        for f in sorted(r.reduction):
-            if comb is None:
-                continue
+        red = sorted(r.reduction) if comb is not None else []
+        for f in red:
             best = ()
             for dims, v in zip(r.operands, op.operands):
                 proj, _ = project(dims, r.sizes, self.lay(v).sharding, mesh)
@@ -194,8 +199,28 @@ class Partitioner:
             fsh[f] = best
         fsh = [a if r.shardable(f) else () for f, a in enumerate(fsh)]
         res = sorted(r.result_factors())
-        fsh = dedupe(fsh, res + sorted(set(range(r.num_factors)) - set(res)), mesh)
-        return legalize(list(r.operands) + list(r.results), r.sizes, fsh, mesh)
+        rest = sorted(set(range(r.num_factors)) - set(res) - set(red))
+        tensors = list(r.operands) + list(r.results)
+        options = [legalize(tensors, r.sizes, dedupe(fsh, res + red + rest, mesh), mesh)]
+        if any(fsh[f] for f in red):
+            options.append(legalize(tensors, r.sizes, dedupe(fsh, red + res + rest, mesh), mesh))
+        if len(options) == 1 or options[0] == options[1]:
+            return options[0]
+        return min(options, key=lambda o: self.cost(op, r, o, red, comb))
+
+    def cost(self, op, r: rules.OpRule, fsh, red, comb) -> float:
+        mesh, total = self.mesh, 0.0
+        for dims, v in zip(r.operands, op.operands):
+            lay = self.lay(v)
+            need = tensor_sharding(mesh.name, dims, fsh, mesh)
+            total += total_bytes(plan(lay.sharding, need, self.shape(v), mesh, I.elem_bytes(I.elem_of(v.type)),
+                                      lay.partial, lay.combiner))
+        partial = tuple(a for f in red for a in fsh[f])
+        for dims, v in zip(r.results, op.results):
+            have = tensor_sharding(mesh.name, dims, fsh, mesh)
+            total += total_bytes(plan(have, self.target(v), self.shape(v), mesh,
+                                      I.elem_bytes(I.elem_of(v.type)), partial, comb or "add"))
+        return total
 
     def rule_op(self, op, r: rules.OpRule) -> None:
         mesh = self.mesh
@@ -313,8 +338,10 @@ class SpmdPartition(ModulePass):
             strip_annotations(f)
             module.operation.attributes["mhlo.num_partitions"] = I.attr(f"{mesh.size} : i32")
             module.operation.attributes["mhlo.num_replicas"] = I.attr("1 : i32")
-            pctx.remark(f"{self.name}: {sum(1 for s in p.steps if s.kind != 'slice')} collectives, "
-                        f"{total_bytes(p.steps):.0f} bytes per device")
+            coll = [s for s in p.steps if s.kind != "slice"]
+            pctx.stats[self.name] = {"collectives": len(coll), "bytes": total_bytes(p.steps),
+                                     "kinds": sorted(s.kind for s in coll), "gathered": p.gathered}
+            pctx.remark(f"{self.name}: {len(coll)} collectives, {total_bytes(p.steps):.0f} bytes per device")
             try:
                 module.operation.verify()
             except ir.MLIRError as e:
