@@ -35,6 +35,7 @@ class LaunchError(RhinoError):
 @dataclass
 class LaunchResult:
     outputs: dict = field(default_factory=dict)    # out0... -> numpy array (logical dtype)
+    inputs: list = field(default_factory=list)     # global inputs (logical dtype) as run
     step_seconds: float = 0.0
     steps: list = field(default_factory=list)
     collective_calls: int = 0
@@ -93,6 +94,10 @@ def launch(artifact: str | Path, n: int, inputs: str | None = None, outputs: str
     if hostfile is not None and not Path(hostfile).is_file():
         raise LaunchError(f"hostfile '{hostfile}' does not exist")
     run_dir = Path(tempfile.mkdtemp(prefix="rhino-run-"))
+    if inputs is None:
+        # random inputs are made here, not in the ranks, so --check can reuse them
+        inputs = str(run_dir / "inputs.npz")
+        write_random_inputs(art, inputs, seed)
     out_path = outputs or str(run_dir / "outputs.npz")
     cmd = [find_mpiexec(), "-n", str(n)]
     if hostfile:
@@ -127,10 +132,25 @@ def launch(artifact: str | Path, n: int, inputs: str | None = None, outputs: str
             res.step_seconds, res.steps = d["step_seconds"], d["steps"]
             res.collective_calls = d["collective_calls"]
         res.outputs = read_outputs(out_path, art)
+        res.inputs = read_inputs(inputs, art)
         return res
     finally:
         if not keep_run_dir:
             shutil.rmtree(run_dir, ignore_errors=True)
+
+
+def write_random_inputs(art, path: str, seed: int) -> None:
+    import numpy as np
+    from .layout import random_input
+    rng = np.random.default_rng(seed)
+    np.savez(path, **{s.name: random_input(s, rng) for s in art.inputs})
+
+
+def read_inputs(path: str, art) -> list:
+    import numpy as np
+    from .layout import check_input
+    with np.load(path, allow_pickle=False) as z:
+        return [check_input(s.name, z[s.name], s) for s in art.inputs]
 
 
 def read_outputs(path: str, art) -> dict:
