@@ -92,8 +92,10 @@ def local_attrs(op, global_operands, local_operands, global_results, local_resul
         _shrink(op, "limit_indices", global_results[0], local_results[0], arr("start_indices"), arr("strides"))
     elif name == "stablehlo.dynamic_slice":
         _shrink(op, "slice_sizes", global_results[0], local_results[0])
-    elif name == "stablehlo.gather":
-        _shrink(op, "slice_sizes", global_operands[0], local_operands[0])
+    elif name == "stablehlo.gather":      # only whole-dimension slices pass a sharding through
+        sizes = list(I.ir.DenseI64ArrayAttr(op.attributes["slice_sizes"]))
+        keep = [l if s == g else g for s, g, l in zip(sizes, global_operands[0], local_operands[0])]
+        _shrink(op, "slice_sizes", global_operands[0], keep)
     elif name == "stablehlo.constant" and global_results[0] != local_results[0]:
         op.attributes["value"] = I.splat_attr(op.attributes["value"], op.results[0].type)
 

@@ -76,13 +76,17 @@ def set_op_shardings(op, shardings: list[TensorSharding]) -> None:
     op.attributes["sdy.sharding"] = I.attr(per_value_text(shardings))
 
 
-def _set_dict_entry(f, key: str, i: int, n: int, name: str, value) -> None:
-    entries = []
+def _update_dicts(f, key: str, n: int, updates: dict[int, dict]) -> None:
+    """Set entries of the per-argument (or per-result) attribute dicts in one rewrite."""
     arr = ir.ArrayAttr(f.attributes[key]) if key in f.attributes else None
+    entries = []
     for j in range(n):
         d = ir.DictAttr(arr[j]) if arr is not None and j < len(arr) else None
+        if j not in updates and d is not None:
+            entries.append(d)
+            continue
         items = {d[k].name: d[k].attr for k in range(len(d))} if d is not None else {}
-        if j == i:
+        for name, value in updates.get(j, {}).items():
             if value is None:
                 items.pop(name, None)
             else:
@@ -91,14 +95,22 @@ def _set_dict_entry(f, key: str, i: int, n: int, name: str, value) -> None:
     f.attributes[key] = ir.ArrayAttr.get(entries)
 
 
+def update_arg_attrs(f, updates: dict[int, dict]) -> None:
+    """updates: argument index -> {attribute name: value (None removes)}."""
+    _update_dicts(f, "arg_attrs", len(f.regions[0].blocks[0].arguments), updates)
+
+
+def update_result_attrs(f, updates: dict[int, dict]) -> None:
+    n = len(ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value).results)
+    _update_dicts(f, "res_attrs", n, updates)
+
+
 def set_arg_attr(f, i: int, name: str, value) -> None:
-    n = len(f.regions[0].blocks[0].arguments)
-    _set_dict_entry(f, "arg_attrs", i, n, name, value)
+    update_arg_attrs(f, {i: {name: value}})
 
 
 def set_result_attr(f, i: int, name: str, value) -> None:
-    n = len(ir.FunctionType(ir.TypeAttr(f.attributes["function_type"]).value).results)
-    _set_dict_entry(f, "res_attrs", i, n, name, value)
+    update_result_attrs(f, {i: {name: value}})
 
 
 def check(sh: TensorSharding, mesh: Mesh | None, shape, what: str, who: str, known: set[str]) -> None:

@@ -180,8 +180,8 @@ def seed(f, module, mesh: Mesh, who: str) -> State:
 
 def write(f, st: State, cons: list[Constraint]) -> None:
     block = f.regions[0].blocks[0]
-    for i, a in enumerate(block.arguments):
-        A.set_arg_attr(f, i, "sdy.sharding", I.attr(st.get(a).to_text()))
+    A.update_arg_attrs(f, {i: {"sdy.sharding": I.attr(st.get(a).to_text())}
+                           for i, a in enumerate(block.arguments)})
     for op in I.walk_ops(f):
         if op.name in ("sdy.sharding_constraint",) or not op.results:
             continue
@@ -191,9 +191,8 @@ def write(f, st: State, cons: list[Constraint]) -> None:
         if all(I.is_tensor(v.type) for v in op.results):
             A.set_op_shardings(op, [st.get(v) for v in op.results])
     ret = I.block_ops(block)[-1]
-    for i, v in enumerate(ret.operands):
-        if A.result_sharding(f, i) is None:
-            A.set_result_attr(f, i, "sdy.sharding", I.attr(st.get(v).to_text()))
+    A.update_result_attrs(f, {i: {"sdy.sharding": I.attr(st.get(v).to_text())}
+                              for i, v in enumerate(ret.operands) if A.result_sharding(f, i) is None})
 
 
 @register

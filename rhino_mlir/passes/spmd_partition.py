@@ -83,8 +83,8 @@ class Partitioner:
         new = emit(Emitter(anchor, self.counter), v, steps, shape, self.mesh)
         self.steps.extend(steps)
         if why and any(s.kind == "all_gather" for s in steps):
-            self.gathered.append(f"{I.value_name(v)} ({why})")
-            self.pctx.remark(f"{self.who}: {I.value_name(v)} gathered ({why})")
+            self.gathered.append(why)
+            self.pctx.remark(f"{self.who}: an operand is gathered because {why}")
         self.gshape[new] = shape
         self.layout[new] = Layout(dst)
         self.cache[key] = new
@@ -230,7 +230,8 @@ class Partitioner:
         for i, (dims, v) in enumerate(zip(r.operands, list(op.operands))):
             need = tensor_sharding(mesh.name, dims, fsh, mesh)
             forced = [f for fs in dims for f in fs if not r.shardable(f)]
-            why = f"{op.name} must not shard factor(s) {', '.join(r.names[f] for f in forced)}" if forced else ""
+            why = f"{op.name} must not shard factor(s) {', '.join(r.names[f] for f in forced)} " \
+                f"of operand {i}" if forced else ""
             x = self.reshard(v, need, op, why)
             for f in red:
                 x = self.mask(x, dims, f, fsh[f], r.sizes[f], comb, op)
@@ -284,13 +285,14 @@ class Partitioner:
         self.seed(f)
         block = f.regions[0].blocks[0]
         mesh = self.mesh
+        args = {}
         for i, a in enumerate(block.arguments):
             s = A.arg_sharding(f, i) or self.rep(len(self.shape(a)))
             s = s.closed()
             self.layout[a] = Layout(s)
-            A.set_arg_attr(f, i, "rhino.global_type", ir.TypeAttr.get(a.type))
-            A.set_arg_attr(f, i, "sdy.sharding", I.attr(s.to_text()))
+            args[i] = {"rhino.global_type": ir.TypeAttr.get(a.type), "sdy.sharding": I.attr(s.to_text())}
             self.localize(a, s)
+        A.update_arg_attrs(f, args)
         ret = I.block_ops(block)[-1]
         targets = []
         for i, v in enumerate(ret.operands):
@@ -298,9 +300,8 @@ class Partitioner:
             targets.append(s.closed())
         res_types = [ir.TypeAttr.get(v.type) for v in ret.operands]
         self.block(block, targets)
-        for i, (t, s) in enumerate(zip(res_types, targets)):
-            A.set_result_attr(f, i, "rhino.global_type", t)
-            A.set_result_attr(f, i, "sdy.sharding", I.attr(s.to_text()))
+        A.update_result_attrs(f, {i: {"rhino.global_type": t, "sdy.sharding": I.attr(s.to_text())}
+                                  for i, (t, s) in enumerate(zip(res_types, targets))})
         ftype = ir.FunctionType.get([a.type for a in block.arguments], [v.type for v in ret.operands])
         f.attributes["function_type"] = ir.TypeAttr.get(ftype)
 
