@@ -35,10 +35,15 @@ def iree_version() -> str:
     return version("iree-base-compiler")
 
 
+# IREE demotes f64 to f32 by default: that changes the program's numbers, and an imported
+# function with an f64 tensor is then rejected ("types that are being demoted")
+COMMON_FLAGS = ("--iree-input-demote-f64-to-f32=false", "--iree-input-demote-i64-to-i32=false")
+
+
 def target_flags(target: str, extra: Sequence[str] = ()) -> list[str]:
     if target not in TARGETS:
         raise RhinoError(f"unknown target '{target}' (expected {', '.join(TARGETS)})")
-    return list(TARGETS[target][0]) + list(extra)
+    return list(TARGETS[target][0]) + list(COMMON_FLAGS) + list(extra)
 
 
 def driver_of(target: str) -> str:

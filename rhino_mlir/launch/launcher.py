@@ -39,6 +39,7 @@ class LaunchResult:
     step_seconds: float = 0.0
     steps: list = field(default_factory=list)
     collective_calls: int = 0
+    jax_imported: bool = False                     # by any rank (must never happen)
     wall_seconds: float = 0.0
     log: str = ""
 
@@ -131,6 +132,7 @@ def launch(artifact: str | Path, n: int, inputs: str | None = None, outputs: str
             d = json.loads(rj.read_text())
             res.step_seconds, res.steps = d["step_seconds"], d["steps"]
             res.collective_calls = d["collective_calls"]
+            res.jax_imported = d.get("jax_imported", False)
         res.outputs = read_outputs(out_path, art)
         res.inputs = read_inputs(inputs, art)
         return res

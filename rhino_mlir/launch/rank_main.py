@@ -145,19 +145,21 @@ def _run(args, world, rank: int, size: int, status) -> int:
     finally:
         ex.close()
     status("gather")
-    gathered = world.gather((me["device"], results, times, calls), root=0)
+    jax_seen = any(m in sys.modules for m in ("jax", "jaxlib"))   # must stay False
+    gathered = world.gather((me["device"], results, times, calls, jax_seen), root=0)
     if rank == 0:
-        by_dev = {d: res for d, res, _, _ in gathered}
+        by_dev = {d: res for d, res, *_ in gathered}
         outs = [assemble_value([by_dev[d][i] for d in range(len(stage))], s, meshes, n)
                 for i, s in enumerate(art.outputs)]
         if args.outputs:
             tmp = args.outputs + ".tmp.npz"
             np.savez(tmp, **{s.name: to_wire(o) for s, o in zip(art.outputs, outs)})
             os.replace(tmp, args.outputs)
-        steps = [max(t[k] for _, _, t, _ in gathered) for k in range(len(times))]
+        steps = [max(g[2][k] for g in gathered) for k in range(len(times))]
         timed = steps[1:] if len(steps) > 1 else steps
         summary = {"step_seconds": sorted(timed)[len(timed) // 2], "steps": steps,
-                   "collective_calls": gathered[0][3], "ranks": size}
+                   "collective_calls": gathered[0][3], "ranks": size,
+                   "jax_imported": any(g[4] for g in gathered)}
         (Path(args.run_dir) / "result.json").write_text(json.dumps(summary))
     status("done")
     return 0

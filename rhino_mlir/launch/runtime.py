@@ -188,6 +188,13 @@ class Executor:
     def __init__(self, vmfb: bytes | str | Path, comm: Communicator, driver: str = "local-task",
                  entry: str = "main", imports: Sequence[str] | None = None,
                  device_index: int | None = None):
+        try:
+            self._open(vmfb, comm, driver, entry, imports, device_index)
+        except BaseException:
+            self.close()            # a half-built context must not leak either
+            raise
+
+    def _open(self, vmfb, comm, driver, entry, imports, device_index) -> None:
         rt = _rt()
         data = Path(vmfb).read_bytes() if isinstance(vmfb, (str, Path)) else vmfb
         with _no_mpi_env():
