@@ -264,10 +264,11 @@ def first_dynamic_value(module: ir.Module):
     for f in funcs(module):
         ftype = f.attributes["function_type"].value
         body = f.regions[0].blocks
-        if len(body):
-            for a in body[0].arguments:
-                if not is_static(a.type):
-                    return value_name(a), a.type, f.operation
+        for i, t in enumerate(ftype.inputs):
+            if not is_static(t):
+                name = value_name(body[0].arguments[i]) if len(body) else \
+                    f"argument #{i} of @{f.attributes['sym_name'].value}"
+                return name, t, f.operation
         for i, t in enumerate(ftype.results):
             if not is_static(t):
                 return f"result #{i} of @{f.attributes['sym_name'].value}", t, f.operation

@@ -24,3 +24,15 @@ func.func public @main(%arg0: tensor<2x8xf32> {sdy.sharding = #sdy.sharding<@mes
   %3 = sdy.reshard %2 <@mesh, [{"x"}, {}]> : tensor<2x8xf32>
   return %3 : tensor<2x8xf32>
 }
+
+// Shardy's import forms: sdy.constant becomes stablehlo.constant, data-flow edges go.
+// CHECK-LABEL: func.func public @imported
+// CHECK-NEXT: %[[C:.*]] = stablehlo.constant dense<1.000000e+00> : tensor<4xf32>
+// CHECK-NEXT: %[[A:.*]] = stablehlo.add %arg0, %[[C]]
+// CHECK-NEXT: return %[[A]]
+func.func public @imported(%arg0: tensor<4xf32>) -> tensor<4xf32> {
+  %0 = sdy.constant dense<1.0> : tensor<4xf32>
+  %1 = sdy.propagation_barrier %0 allowed_direction=NONE : tensor<4xf32>
+  %2 = stablehlo.add %arg0, %1 : tensor<4xf32>
+  return %2 : tensor<4xf32>
+}

@@ -15,7 +15,7 @@ _DROP_NAMES = frozenset({"mhlo.sharding", "mhlo.frontend_attributes"})
 
 # ops that forward their single operand unchanged once sharding is gone
 _FORWARDING_OPS = frozenset({"sdy.sharding_constraint", "sdy.reshard",
-                             "sdy.propagation_barrier"})
+                             "sdy.propagation_barrier", "sdy.data_flow_edge"})
 # XLA's pre-Shardy spelling of a sharding constraint
 _FORWARDING_CUSTOM_CALLS = frozenset({"Sharding"})
 
@@ -69,6 +69,14 @@ class StripSharding(ModulePass):
                 op.results[0].replace_all_uses_with(op.operands[0])
                 op.erase()
                 removed += 1
+                continue
+            if op.name == "sdy.constant":  # Shardy's import form of stablehlo.constant
+                with I.ir.InsertionPoint(op), op.location:
+                    new = I.ir.Operation.create(
+                        "stablehlo.constant", results=[op.results[0].type],
+                        attributes={"value": op.attributes["value"]})
+                op.results[0].replace_all_uses_with(new.results[0])
+                op.erase()
                 continue
             if op.name.startswith("sdy.") and op.name != "sdy.mesh":
                 raise PassError(f"{self.name}: '{op.name}' still carries sharding semantics; "
