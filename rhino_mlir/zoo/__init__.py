@@ -1,0 +1,129 @@
+"""Model zoo: small, configurable plain-JAX models for the demo, tests and benchmarks.
+
+    m = zoo.get("gpt-tiny", n_layer=3)       # config fields as overrides
+    params = m.init(seed=0)
+    args = m.args("train_step", abstract=True)   # ShapeDtypeStructs: no memory needed
+    text, info = m.lower("train_step")
+Every model has "forward", "train_step" (forward + backward + Adam) and
+"train_step_sgd"; each function's argument layout is in `Model.signature`.
+"""
+from __future__ import annotations
+
+import dataclasses
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from . import cnn, mlp, moe, transformer
+from .optim import adam_init
+from .params import Keys
+
+
+@dataclass
+class Model:
+    name: str
+    cfg: Any
+    fns: dict[str, Callable]
+    _init: Callable[[int], Any]
+    _batch: Callable[[int], Any]
+    # per function: which example values it takes, in order
+    signature: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=lambda: {
+        "forward": ("params", "inputs"),
+        "loss": ("params", "batch"),
+        "train_step_sgd": ("params", "batch"),
+        "train_step": ("params", "opt_state", "batch")})
+
+    def init(self, seed: int = 0):
+        return self._init(seed)
+
+    def batch(self, seed: int = 0):
+        return self._batch(seed)
+
+    def args(self, fn: str = "forward", seed: int = 0, abstract: bool = False) -> tuple:
+        """Example arguments of `fn`; abstract=True gives jax.ShapeDtypeStructs."""
+        import jax
+        if fn not in self.fns:
+            raise KeyError(f"model '{self.name}' has no function '{fn}' (has: {', '.join(self.fns)})")
+        make = {"params": lambda: self._init(seed),
+                "opt_state": lambda: adam_init(self._init(seed)),
+                "batch": lambda: self._batch(seed),
+                "inputs": lambda: self._batch(seed)[0]}
+        if abstract:  # shapes only, traced: never allocates the parameters
+            vals = jax.eval_shape(lambda: tuple(make[k]() for k in self.signature[fn]))
+        else:
+            vals = tuple(make[k]() for k in self.signature[fn])
+            vals = jax.tree_util.tree_map(np.asarray, vals)
+        return tuple(vals)
+
+    def lower(self, fn: str = "forward", abstract: bool = True):
+        from ..frontend import lower
+        return lower(self.fns[fn], *self.args(fn, abstract=abstract))
+
+
+def _mlp(**kw) -> Model:
+    cfg = mlp.Config(**kw)
+    return Model("mlp", cfg, {"forward": mlp.forward, "loss": mlp.loss,
+                              "train_step_sgd": mlp.train_step_sgd, "train_step": mlp.train_step_adam},
+                 lambda s: mlp.init(cfg, s), lambda s: mlp.batch(cfg, s))
+
+
+def _gpt(name, base):
+    def make(**kw) -> Model:
+        cfg = dataclasses.replace(base, **kw)
+        fwd, loss, adam_step, sgd_step = transformer.make(cfg)
+        return Model(name, cfg, {"forward": fwd, "loss": loss, "train_step_sgd": sgd_step,
+                                 "train_step": adam_step},
+                     lambda s: transformer.init(cfg, s), lambda s: transformer.batch(cfg, s))
+    return make
+
+
+def _block(**kw) -> Model:
+    cfg = dataclasses.replace(transformer.Config(n_layer=1), **kw)
+    fwd = transformer.make_block(cfg)
+
+    def x(s):
+        rng = np.random.default_rng(s + 1)
+        return (rng.standard_normal((cfg.batch, cfg.seq, cfg.d_model)).astype(cfg.dtype),)
+    loss = lambda p, b: (fwd(p, b[0]) ** 2).mean()  # noqa: E731
+    from .optim import make_train_steps
+    sgd_step, adam_step = make_train_steps(loss)
+    return Model("transformer-block", cfg, {"forward": fwd, "loss": loss,
+                                            "train_step_sgd": sgd_step, "train_step": adam_step},
+                 lambda s: transformer.init_block(cfg, Keys(s)), x)
+
+
+def _cnn(**kw) -> Model:
+    cfg = cnn.Config(**kw)
+    return Model("cnn", cfg, {"forward": cnn.forward, "loss": cnn.loss,
+                              "train_step_sgd": cnn.train_step_sgd, "train_step": cnn.train_step_adam},
+                 lambda s: cnn.init(cfg, s), lambda s: cnn.batch(cfg, s))
+
+
+def _moe(**kw) -> Model:
+    cfg = moe.Config(**kw)
+    fwd, loss, adam_step, sgd_step = moe.make(cfg)
+    return Model("moe", cfg, {"forward": fwd, "loss": loss, "train_step_sgd": sgd_step,
+                              "train_step": adam_step},
+                 lambda s: moe.init(cfg, s), lambda s: moe.batch(cfg, s))
+
+
+_REGISTRY: dict[str, Callable[..., Model]] = {
+    "mlp": _mlp,
+    "transformer-block": _block,
+    "gpt-tiny": _gpt("gpt-tiny", transformer.Config()),
+    "gpt2-small": _gpt("gpt2-small", transformer.GPT2_SMALL),
+    "cnn": _cnn,
+    "moe": _moe,
+}
+
+
+def names() -> list[str]:
+    return sorted(_REGISTRY)
+
+
+def get(name: str, **overrides) -> Model:
+    """A zoo model; keyword overrides replace fields of its config."""
+    if name not in _REGISTRY:
+        raise KeyError(f"unknown zoo model '{name}' (known: {', '.join(names())})")
+    return _REGISTRY[name](**overrides)
