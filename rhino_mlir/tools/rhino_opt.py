@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 
 from .. import ir as I
-from ..errors import ParseError, PipelineError, RhinoError, UnsupportedError
+from ..errors import ParseError, PassError, PipelineError, RhinoError, UnsupportedError
 from ..passes import REGISTRY, PassContext
 from ..pipeline import Step, parse_pipeline, run_steps
 
@@ -203,6 +203,7 @@ def run(args) -> int:
     if not args.input:
         raise RhinoError("input: no input file; pass a .mlir file or - for stdin")
     data, filename = read_input(args.input)
+    args.filename = filename
     ctx = I.new_context()
     steps = parse_pipeline(args.pass_pipeline, ctx)  # a bad pipeline fails before any input
     if isinstance(data, bytes) and (args.split_input_file or args.verify_diagnostics
@@ -231,6 +232,22 @@ def run(args) -> int:
     return 0
 
 
+def one_line(e: RhinoError, filename: str | None) -> str:
+    """`<pass or stage>: [file:line: ]<what>; <fix>` for one error."""
+    msg = str(e).splitlines()[0] if str(e) else type(e).__name__
+    if filename:  # upstream diagnostics name the buffer '<ir>'; say which file it was
+        msg = msg.replace("<ir>:", f"{filename}:")
+    if isinstance(e, ParseError):
+        return f"parse: {msg}; fix the input at that position"
+    if isinstance(e, PipelineError):
+        return f"pipeline: {msg}"
+    line = error_line(e) if isinstance(e, PassError) and e.op is not None else None
+    who, sep, what = msg.partition(": ")
+    if line and filename and sep and not _MSG_LINE.search(msg):
+        return f"{who}: {filename}:{line}: {what}"  # where the offending op is
+    return msg
+
+
 def main(argv=None) -> int:
     args = _args(argv)
     try:
@@ -238,12 +255,7 @@ def main(argv=None) -> int:
     except RhinoError as e:
         if args.debug:
             traceback.print_exc()
-        msg = str(e).splitlines()[0] if str(e) else type(e).__name__
-        if isinstance(e, ParseError):
-            msg = f"parse: {msg}; fix the input at that position"
-        elif isinstance(e, PipelineError):
-            msg = f"pipeline: {msg}"
-        print(f"rhino-opt: {msg}", file=sys.stderr)
+        print(f"rhino-opt: {one_line(e, getattr(args, 'filename', None))}", file=sys.stderr)
         return 1
     except KeyboardInterrupt:
         print("rhino-opt: interrupted", file=sys.stderr)
