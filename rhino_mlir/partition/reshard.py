@@ -9,26 +9,19 @@ the partial axes, else all_reduce); drop axes (all_to_all when the axis moves to
 dimension, else all_gather); add axes (a partition_id-indexed slice, no traffic).
 Uneven dimensions (size not divisible by the shard count) take the safe path: gather the
 whole dimension, crop the padding, pad to k*ceil(G/k) and slice.
-Bytes are per device on the wire, ring formulas (see `ring_bytes`).
+Bytes are per device on the wire: analysis/cost.py's `ring_bytes`, the formula that
+also counts the collectives of an emitted program.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 from typing import Sequence
 
+from ..analysis.cost import ring_bytes
 from ..sharding import AxisRef, Mesh, TensorSharding, axes_size
 from .device_index import replica_groups
 
 Axes = tuple[AxisRef, ...]
-
-
-def ring_bytes(kind: str, nbytes: float, n: int) -> float:
-    """Per-device bytes on the wire; nbytes = operand bytes (all_gather: result bytes)."""
-    if n <= 1:
-        return 0.0
-    f = (n - 1) / n
-    return {"all_reduce": 2 * f * nbytes, "all_gather": f * nbytes, "reduce_scatter": f * nbytes,
-            "all_to_all": f * nbytes, "collective_permute": float(nbytes)}[kind]
 
 
 @dataclass(frozen=True)

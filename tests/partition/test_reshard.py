@@ -1,5 +1,6 @@
 """partition/reshard.py: the steps chosen for each kind of resharding, and their bytes."""
-from rhino_mlir.partition.reshard import plan, ring_bytes, total_bytes
+from rhino_mlir.analysis.cost import ring_bytes
+from rhino_mlir.partition.reshard import plan, total_bytes
 from rhino_mlir.sharding import Mesh, parse_sharding
 
 M = Mesh("m", (("x", 2), ("y", 4)))
