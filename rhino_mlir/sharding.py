@@ -166,7 +166,8 @@ class TensorSharding:
 
 # ----------------------------------------------------------------------------- text parsing
 
-_MESH = re.compile(r'sdy\.mesh\s+@(?P<name>[\w.$-]+)\s*=\s*(?P<body><.*?>)\s*$', re.M)
+_MESH = re.compile(r'sdy\.mesh\s+@(?P<name>[\w.$-]+)\s*=\s*'
+                   r'(?P<body><\s*\[[^\]]*\](?:\s*,\s*device_ids\s*=\s*\[[^\]]*\])?\s*>)')
 _MESH_BODY = re.compile(r'<\s*\[(?P<axes>[^\]]*)\](?:\s*,\s*device_ids\s*=\s*\[(?P<ids>[^\]]*)\])?\s*>')
 _AXIS = re.compile(r'"(?P<n>[^"]+)"\s*=\s*(?P<s>\d+)')
 _AXREF = re.compile(r'"(?P<n>[^"]+)"(?::\((?P<pre>\d+)\)(?P<size>\d+))?')
