@@ -130,7 +130,9 @@ def _run(args, world, rank: int, size: int, status) -> int:
     del shards
 
     status("loading")
-    ex = Executor(vmfb, MpiCommunicator(comm), driver=art.manifest["iree"]["driver"],
+    # RHINO_IREE_DRIVER=local-sync: no IREE worker threads (ranks >= cores on a host)
+    driver = os.environ.get("RHINO_IREE_DRIVER") or art.manifest["iree"]["driver"]
+    ex = Executor(vmfb, MpiCommunicator(comm), driver=driver,
                   entry=prog.entry, imports=prog.imports, device_index=me["device"])
     try:
         _test_hooks(rank)
