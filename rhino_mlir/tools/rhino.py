@@ -135,11 +135,9 @@ def cmd_launch(a, artifact) -> int:
 
 
 def cmd_demo(a) -> int:
-    print("rhino demo: the end-to-end demo (GPT-style model from JAX, partitioned for 4 "
-          "ranks, compiled, launched) needs rhino-propagate and rhino-spmd-partition, which "
-          "have not landed yet. Until then try: rhino run --local tests/launch/programs/"
-          "dot_allreduce_2.mlir -n 2 --check --global-program tests/launch/programs/dot_global.mlir",
-          file=sys.stderr)
+    print("rhino demo: not implemented yet (the GPT-style model from rhino_mlir/zoo, "
+          "planned for 4 ranks, is still being written). The same path on a small program: "
+          "rhino run tests/launch/programs/mlp_global_4.mlir -n 4 --check", file=sys.stderr)
     return 2
 
 

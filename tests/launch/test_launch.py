@@ -167,3 +167,12 @@ def test_compile_cache_hit_and_unknown_target(cache, tmp_path, capsys):
     assert rhino_main(["compile", "--local", src, "--target", "tpu", "-o", str(tmp_path / "a3")]) == 1
     err = capsys.readouterr().err
     assert "unknown target 'tpu'" in err and not (tmp_path / "a3").exists()
+
+
+@pytest.mark.parametrize("program,n", [("dot_global.mlir", 2), ("mlp_global_4.mlir", 4)])
+def test_cli_run_global_program_matches_single_device(cache, program, n, capsys):
+    """Full pipeline: rhino-propagate + rhino-spmd-partition + lower + IREE + mpiexec."""
+    rc = rhino_main(["run", str(PROGRAMS / program), "-n", str(n), "--check", "--timeout", "120"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert "check: ok" in out
