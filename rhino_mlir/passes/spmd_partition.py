@@ -21,18 +21,12 @@ from ..analysis.local_rules import combiner, identity, iota_dimension, local_att
 from ..ir import ir
 from ..partition import annotations as A
 from ..partition.emit import Emitter
-from ..partition.factor_sharding import dedupe, legalize, project, tensor_sharding
+from ..partition.factor_sharding import tensor_sharding
 from ..partition.reshard import Step, emit, plan, total_bytes
+from ..partition.strategy import Layout, Tensor, choose
 from ..sharding import AxisRef, Mesh, TensorSharding, axes_size
 from .base import ModulePass, PassContext, register
 from .propagate import check_static
-
-
-@dataclass(frozen=True)
-class Layout:
-    sharding: TensorSharding
-    partial: tuple[AxisRef, ...] = ()
-    combiner: str = "add"
 
 
 class Partitioner:
@@ -177,50 +171,10 @@ class Partitioner:
             self.layout[r] = Layout(s)
 
     def factor_sharding(self, op, r: rules.OpRule, comb: str | None) -> list:
-        """Axes per factor: results' targets, reduction factors from operands.
-
-        When both want the same axis, the cheaper order wins: results first (operands
-        are resharded) or reductions first (a partial result completed later, e.g. by
-        reduce_scatter). Cost = bytes of every reshard the choice implies (reshard.plan)."""
-        mesh = self.mesh
-        fsh = [()] * r.num_factors
-        for dims, v in zip(r.results, op.results):
-            proj, _ = project(dims, r.sizes, self.target(v), mesh)
-            for f, axes in proj.items():
-                fsh[f] = fsh[f] or axes
-        red = sorted(r.reduction) if comb is not None else []
-        for f in red:
-            best = ()
-            for dims, v in zip(r.operands, op.operands):
-                proj, _ = project(dims, r.sizes, self.lay(v).sharding, mesh)
-                ax = proj.get(f, ())
-                if axes_size(ax, mesh) > axes_size(best, mesh):
-                    best = ax
-            fsh[f] = best
-        fsh = [a if r.shardable(f) else () for f, a in enumerate(fsh)]
-        res = sorted(r.result_factors())
-        rest = sorted(set(range(r.num_factors)) - set(res) - set(red))
-        tensors = list(r.operands) + list(r.results)
-        options = [legalize(tensors, r.sizes, dedupe(fsh, res + red + rest, mesh), mesh)]
-        if any(fsh[f] for f in red):
-            options.append(legalize(tensors, r.sizes, dedupe(fsh, red + res + rest, mesh), mesh))
-        if len(options) == 1 or options[0] == options[1]:
-            return options[0]
-        return min(options, key=lambda o: self.cost(op, r, o, red, comb))
-
-    def cost(self, op, r: rules.OpRule, fsh, red, comb) -> float:
-        mesh, total = self.mesh, 0.0
-        for dims, v in zip(r.operands, op.operands):
-            lay = self.lay(v)
-            need = tensor_sharding(mesh.name, dims, fsh, mesh)
-            total += total_bytes(plan(lay.sharding, need, self.shape(v), mesh, I.elem_bytes(I.elem_of(v.type)),
-                                      lay.partial, lay.combiner))
-        partial = tuple(a for f in red for a in fsh[f])
-        for dims, v in zip(r.results, op.results):
-            have = tensor_sharding(mesh.name, dims, fsh, mesh)
-            total += total_bytes(plan(have, self.target(v), self.shape(v), mesh,
-                                      I.elem_bytes(I.elem_of(v.type)), partial, comb or "add"))
-        return total
+        """Axes per factor, decided by partition/strategy.py (the planner prices the same)."""
+        tensors = lambda vs: [Tensor(tuple(self.shape(v)), I.elem_bytes(I.elem_of(v.type))) for v in vs]  # noqa
+        return choose(r, comb, [self.target(v) for v in op.results], [self.lay(v) for v in op.operands],
+                      tensors(op.operands), tensors(op.results), self.mesh)
 
     def rule_op(self, op, r: rules.OpRule) -> None:
         mesh = self.mesh

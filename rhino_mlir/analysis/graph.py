@@ -1,0 +1,153 @@
+"""Dataflow graph of @main for the planner: compact, pure Python, built once.
+
+Nodes are the ops of @main and of the program regions of while/case (scalar bodies of
+reduce/sort/... belong to their op). Values are numbered; each node keeps its factor
+rule (restricted by local_rules), FLOPs and bytes, and a trip count (ops inside a
+counted loop run that many times). Identity ties of data-flow ops are nodes of kind
+"tie". `labels` gives every value a structural hash (Weisfeiler-Lehman rounds over
+op names, rules and shapes) so the values of identical layers share a label: the
+planner solves one layer and reuses it.
+"""
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+
+from .. import ir as I
+from . import cost, dataflow, rules
+from .local_rules import combiner, restrict
+
+
+@dataclass
+class Node:
+    idx: int
+    name: str
+    kind: str                      # rule | tie | opaque
+    operands: list[int]
+    results: list[int]
+    rule: rules.OpRule | None = None
+    comb: str | None = None
+    flops: float = 0.0
+    bytes: float = 0.0
+    trips: int = 1
+    label: str = ""
+
+
+@dataclass
+class Graph:
+    values: list = field(default_factory=list)        # ir.Value per id
+    shapes: list[list[int]] = field(default_factory=list)
+    ebytes: list[int] = field(default_factory=list)
+    dtypes: list[str] = field(default_factory=list)
+    nodes: list[Node] = field(default_factory=list)
+    args: list[int] = field(default_factory=list)
+    outputs: list[int] = field(default_factory=list)
+    producer: list[int] = field(default_factory=list)  # node idx, -1 for block arguments
+    users: list[list[int]] = field(default_factory=list)
+    labels: list[str] = field(default_factory=list)
+
+    def nbytes(self, v: int) -> int:
+        n = self.ebytes[v]
+        for d in self.shapes[v]:
+            n *= d
+        return n
+
+
+def _h(*parts) -> str:
+    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+
+
+def _trip_count(op) -> int:
+    """Trip count of a counted while loop (JAX fori/scan: iv < constant), else 1."""
+    cond = I.block_ops(op.regions[0].blocks[0])
+    for c in cond:
+        if c.name == "stablehlo.compare" and len(c.operands) == 2:
+            n = I.splat_value(c.operands[1])
+            if isinstance(n, int) and n > 0:
+                return n
+    return 1
+
+
+class _Builder:
+    def __init__(self):
+        self.g = Graph()
+        self.ids: dict = {}
+
+    def vid(self, v) -> int:
+        i = self.ids.get(v)
+        if i is None:
+            i = self.ids[v] = len(self.g.values)
+            self.g.values.append(v)
+            t = v.type
+            self.g.shapes.append(I.shape_of(t) if I.is_tensor(t) else [])
+            self.g.ebytes.append(I.elem_bytes(I.elem_of(t)) if I.is_tensor(t) else 0)
+            self.g.dtypes.append(str(I.elem_of(t)) if I.is_tensor(t) else str(t))
+            self.g.producer.append(-1)
+            self.g.users.append([])
+        return i
+
+    def add(self, node: Node) -> None:
+        node.idx = len(self.g.nodes)
+        self.g.nodes.append(node)
+        for v in node.results:
+            if self.g.producer[v] < 0:
+                self.g.producer[v] = node.idx
+        for v in node.operands:
+            self.g.users[v].append(node.idx)
+
+    def block(self, block, trips: int) -> None:
+        for op in I.block_ops(block):
+            name = op.name
+            if name in dataflow.TERMINATORS:
+                continue
+            if name in dataflow.CONTROL_OPS or name in dataflow.IDENTITY_OPS:
+                for t in dataflow.ties(op):
+                    self.add(Node(0, name, "tie", [self.vid(t.a)], [self.vid(t.b)], trips=trips,
+                                  label=name))
+                if name in dataflow.CONTROL_OPS:
+                    inner = trips * (_trip_count(op) if name in dataflow.LOOP_OPS else 1)
+                    for region in op.regions:
+                        self.block(region.blocks[0], inner)
+                continue
+            r = rules.rule_of(op)
+            vals = list(op.operands) + list(op.results)
+            ok = r is not None and len(vals) == len(r.operands) + len(r.results) \
+                and all(I.is_tensor(v.type) for v in vals)
+            node = Node(0, name, "rule" if ok else "opaque", [self.vid(v) for v in op.operands],
+                        [self.vid(v) for v in op.results], trips=trips)
+            if ok:
+                node.rule = restrict(op, r)
+                node.comb = combiner(op)
+                node.label = _h(name, node.rule.to_text())
+            else:
+                node.label = _h(name, [str(v.type) for v in vals])
+            node.flops = float(cost.op_flops(op))
+            node.bytes = float(cost.op_bytes(op))
+            self.add(node)
+
+
+def build(module) -> Graph:
+    """The graph of @main; call rules.populate(module) first."""
+    b = _Builder()
+    f = I.main_func(module)
+    block = f.regions[0].blocks[0]
+    b.g.args = [b.vid(a) for a in block.arguments]
+    b.block(block, 1)
+    b.g.outputs = [b.vid(v) for v in I.block_ops(block)[-1].operands]
+    b.g.labels = structural_labels(b.g)
+    return b.g
+
+
+def structural_labels(g: Graph, rounds: int = 3) -> list[str]:
+    """Weisfeiler-Lehman labels: equal for the values of structurally identical layers."""
+    lab = [_h(g.dtypes[v], g.shapes[v]) for v in range(len(g.values))]
+    for _ in range(rounds):
+        new = []
+        for v in range(len(g.values)):
+            p = g.producer[v]
+            up = (g.nodes[p].label, g.nodes[p].results.index(v), tuple(lab[u] for u in g.nodes[p].operands)) \
+                if p >= 0 else ("arg",)
+            down = sorted((g.nodes[n].label, g.nodes[n].operands.index(v)) for n in g.users[v])
+            new.append(_h(lab[v], up, down))
+        lab = new
+    return lab
