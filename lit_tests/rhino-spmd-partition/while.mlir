@@ -1,0 +1,96 @@
+// RUN: rhino-opt %s --split-input-file --pass-pipeline='builtin.module(rhino-propagate,rhino-spmd-partition)' | filecheck %s
+
+// A scan over layers whose body is pointwise: the carry keeps [{"x"}, {}] inside the
+// body, so the loop has local types everywhere and no collective at all.
+// CHECK-LABEL: func.func @main
+// CHECK-NOT: stablehlo.all_
+// CHECK: stablehlo.while(%[[I:.*]] = %{{.*}}, %[[H:.*]] = %arg0) : tensor<i32>, tensor<2x16xf32>
+// CHECK: cond
+// CHECK: } do {
+// CHECK: %[[S:.*]] = stablehlo.sine %[[H]] : tensor<2x16xf32>
+// CHECK: %[[M:.*]] = stablehlo.multiply %[[S]], %arg1 : tensor<2x16xf32>
+// CHECK: stablehlo.return %{{.*}}, %[[M]] : tensor<i32>, tensor<2x16xf32>
+// CHECK-NOT: stablehlo.all_
+// CHECK: return %{{.*}}#1 : tensor<2x16xf32>
+sdy.mesh @mesh = <["x"=4]>
+func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {}]>}, %arg1: tensor<8x16xf32>) -> tensor<8x16xf32> {
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %0:2 = stablehlo.while(%i = %c0, %h = %arg0) : tensor<i32>, tensor<8x16xf32>
+    cond {
+      %c3 = stablehlo.constant dense<3> : tensor<i32>
+      %p = stablehlo.compare LT, %i, %c3 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %p : tensor<i1>
+    } do {
+      %s = stablehlo.sine %h : tensor<8x16xf32>
+      %m = stablehlo.multiply %s, %arg1 : tensor<8x16xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %i2 = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %i2, %m : tensor<i32>, tensor<8x16xf32>
+    }
+  return %0#1 : tensor<8x16xf32>
+}
+
+// -----
+
+// A scan over stacked weights (3 layers, columns on "y"): the carry is [{"x"}, {"y"}]
+// in and out of the body; the contraction inside gathers the carry's "y" columns
+// (its contracting dimension) each iteration, and the yielded value is a local shard.
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: %arg1: tensor<3x16x4xf32> {rhino.global_type = tensor<3x16x16xf32>
+// CHECK-SAME: -> (tensor<4x4xf32> {rhino.global_type = tensor<8x16xf32>, sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {"y"}]>})
+// CHECK: stablehlo.while(%{{.*}} = %{{.*}}, %[[H:.*]] = %{{.*}}) : tensor<i32>, tensor<4x4xf32>
+// CHECK: } do {
+// CHECK: stablehlo.dynamic_slice %arg1, {{.*}} sizes = [1, 16, 4] : (tensor<3x16x4xf32>, tensor<i32>, tensor<i32>, tensor<i32>) -> tensor<1x16x4xf32>
+// CHECK: %[[G:.*]] = "stablehlo.all_gather"(%[[H]]) <{all_gather_dim = 1 : i64, {{.*}}}> : (tensor<4x4xf32>) -> tensor<4x16xf32>
+// CHECK: %[[D:.*]] = stablehlo.dot_general %[[G]], {{.*}} : (tensor<4x16xf32>, tensor<16x4xf32>) -> tensor<4x4xf32>
+// CHECK: %[[T:.*]] = stablehlo.tanh %[[D]] : tensor<4x4xf32>
+// CHECK: stablehlo.return %{{.*}}, %[[T]] : tensor<i32>, tensor<4x4xf32>
+sdy.mesh @mesh = <["x"=2, "y"=4]>
+func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {}]>}, %arg1: tensor<3x16x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {}, {"y"}]>}) -> tensor<8x16xf32> {
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %0:2 = stablehlo.while(%i = %c0, %h = %arg0) : tensor<i32>, tensor<8x16xf32>
+    cond {
+      %c3 = stablehlo.constant dense<3> : tensor<i32>
+      %p = stablehlo.compare LT, %i, %c3 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %p : tensor<i1>
+    } do {
+      %z = stablehlo.constant dense<0> : tensor<i32>
+      %w = stablehlo.dynamic_slice %arg1, %i, %z, %z, sizes = [1, 16, 16] : (tensor<3x16x16xf32>, tensor<i32>, tensor<i32>, tensor<i32>) -> tensor<1x16x16xf32>
+      %w2 = stablehlo.reshape %w : (tensor<1x16x16xf32>) -> tensor<16x16xf32>
+      %y = stablehlo.dot_general %h, %w2, contracting_dims = [1] x [0] : (tensor<8x16xf32>, tensor<16x16xf32>) -> tensor<8x16xf32>
+      %t = stablehlo.tanh %y : tensor<8x16xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %i2 = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %i2, %t : tensor<i32>, tensor<8x16xf32>
+    }
+  return %0#1 : tensor<8x16xf32>
+}
+
+// -----
+
+// A loop that sums a sharded dimension into an accumulator carried replicated:
+// the partial row sums are completed (all_reduce) inside the body before the yield.
+// CHECK-LABEL: func.func @main
+// CHECK: } do {
+// CHECK: %[[R:.*]] = stablehlo.reduce(%arg0 init: %{{.*}}) applies stablehlo.add across dimensions = [1] : (tensor<8x4xf32>, tensor<f32>) -> tensor<8xf32>
+// CHECK: "stablehlo.all_reduce"(%[[R]])
+// CHECK: stablehlo.return
+sdy.mesh @mesh = <["x"=4]>
+func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {"x"}]>}) -> (tensor<8xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}]>}) {
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %z = stablehlo.constant dense<0.0> : tensor<8xf32>
+  %0:2 = stablehlo.while(%i = %c0, %acc = %z) : tensor<i32>, tensor<8xf32>
+    cond {
+      %c3 = stablehlo.constant dense<3> : tensor<i32>
+      %p = stablehlo.compare LT, %i, %c3 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %p : tensor<i1>
+    } do {
+      %c = stablehlo.constant dense<0.0> : tensor<f32>
+      %r = stablehlo.reduce(%arg0 init: %c) applies stablehlo.add across dimensions = [1] : (tensor<8x16xf32>, tensor<f32>) -> tensor<8xf32>
+      %a = stablehlo.add %acc, %r : tensor<8xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %i2 = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %i2, %a : tensor<i32>, tensor<8xf32>
+    }
+  return %0#1 : tensor<8xf32>
+}
