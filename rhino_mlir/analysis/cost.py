@@ -17,6 +17,14 @@ Collectives use ring algorithms; per-device bytes on the wire, n = group size:
     collective_permute  operand bytes               (one send per device)
 `ring_bytes` is the one formula; partition/reshard.py prices edges with it, so the
 predicted traffic of a plan is exactly what is counted here in the emitted IR.
+
+Time (seconds), on a devices.DeviceProfile and cluster.Link:
+    compute     max(flops / peak(dtype), bytes / memory bandwidth) + launch overhead
+    collective  overhead + ring_steps * latency + ring_bytes / bandwidth   (alpha-beta)
+    ring_steps  all_reduce 2(n-1) (reduce_scatter then all_gather), all_gather,
+                reduce_scatter and all_to_all n-1, collective_permute 1
+A reshard Step over several mesh axes runs at the slowest of their links; an axis whose
+groups cross nodes uses the inter-node link (cluster.Cluster.axis_link).
 """
 from __future__ import annotations
 
@@ -136,3 +144,59 @@ def collective_bytes(op) -> float:
         return ring_bytes(kind, sum(I.nbytes(t) for t in _tensors(op.operands)), 1)
     side = op.results if kind == "all_gather" else op.operands
     return ring_bytes(kind, sum(I.nbytes(t) for t in _tensors(side)), _group_size(op))
+
+
+# ---------------------------------------------------------------- time model
+
+def compute_time(op_flops: float, op_bytes: float, dtype: str, profile) -> float:
+    """Roofline time of one kernel: the slower of its math and its memory traffic, plus
+    the launch overhead; an op with neither (a no-op) costs nothing."""
+    if op_flops <= 0 and op_bytes <= 0:
+        return 0.0
+    return (max(op_flops / profile.peak(dtype), op_bytes / profile.hbm_bandwidth)
+            + profile.launch_overhead)
+
+
+def ring_steps(kind: str, n: int) -> int:
+    """Latency-bound steps of the ring algorithm behind ring_bytes."""
+    kind = kind.removeprefix("stablehlo.")
+    if kind not in COLLECTIVES:
+        raise ValueError(f"unknown collective '{kind}'; expected one of {sorted(COLLECTIVES)}")
+    if kind == "collective_permute":
+        return 1
+    if n <= 1:
+        return 0
+    return 2 * (n - 1) if kind == "all_reduce" else n - 1
+
+
+def wire_time(kind: str, wire_bytes: float, n: int, link) -> float:
+    """Alpha-beta time of a collective whose per-device bytes on the wire are known."""
+    steps = ring_steps(kind, n)
+    if steps == 0:
+        return 0.0                         # a group of one: nothing is emitted
+    return link.overhead + steps * link.latency + wire_bytes / link.bandwidth
+
+
+def collective_time(kind: str, nbytes: float, n: int, link) -> float:
+    """Time of collective `kind` over `n` devices on `link`; `nbytes` as in ring_bytes
+    (the full buffer: the result of an all_gather, the operand otherwise)."""
+    return wire_time(kind, ring_bytes(kind, nbytes, n), n, link)
+
+
+def step_time(step, mesh, cluster, offset: int = 0) -> float:
+    """Time of one partition/reshard.py Step: its `bytes` are already ring_bytes, its
+    group spans `axes` and runs at the slowest of their links. A slice moves nothing."""
+    if step.kind == "slice" or not step.axes:
+        return 0.0
+    n = 1
+    link = None
+    for a in step.axes:
+        n *= a.length(mesh)
+        k = cluster.axis_link(mesh, a, offset)
+        link = k if link is None else link.slower(k)
+    return wire_time(step.kind, step.bytes, n, link)
+
+
+def steps_time(steps, mesh, cluster, offset: int = 0) -> float:
+    """Time of a reshard Step list on `mesh` laid on `cluster` from device `offset`."""
+    return sum(step_time(s, mesh, cluster, offset) for s in steps)
