@@ -108,7 +108,8 @@ def slice_value(x: np.ndarray, spec: ValueSpec, meshes: dict[str, Mesh],
         b = bounds(spec.shape, s, mesh, d)
         src = tuple(slice(lo, hi) for lo, hi in b)
         if [hi - lo for lo, hi in b] == loc:
-            out.append(np.ascontiguousarray(x[src]))
+            # np.array, not np.ascontiguousarray: that one makes a scalar (1,)-shaped
+            out.append(np.array(x[src], order="C"))
             continue
         shard = np.zeros(loc, dtype=x.dtype)
         shard[tuple(slice(0, hi - lo) for lo, hi in b)] = x[src]

@@ -43,6 +43,12 @@ def test_replicated_without_sharding():
     assert all(np.array_equal(s, x) for s in slice_value(x, spec, {}, 3))
 
 
+def test_scalar_stays_a_scalar():
+    # an optimizer's step count: shape () on every device, not (1,)
+    spec = ValueSpec("arg0", "int32", (), None)
+    assert [s.shape for s in slice_value(np.asarray(7, np.int32), spec, {}, 2)] == [(), ()]
+
+
 def test_check_input_names_the_argument():
     spec = ValueSpec("arg1", "float32", (2, 3), None)
     with pytest.raises(RhinoError, match=r"input arg1: shape \[3, 2\] but the program expects \[2, 3\]"):
