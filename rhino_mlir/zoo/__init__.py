@@ -25,7 +25,7 @@ class Model:
     name: str
     cfg: Any
     fns: dict[str, Callable]
-    _init: Callable[[int], Any]
+    _init: Callable[[Keys], Any]
     _batch: Callable[[int], Any]
     # per function: which example values it takes, in order
     signature: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=lambda: {
@@ -35,7 +35,8 @@ class Model:
         "train_step": ("params", "opt_state", "batch")})
 
     def init(self, seed: int = 0):
-        return self._init(seed)
+        """Concrete parameters (numpy)."""
+        return self._init(Keys(seed))
 
     def batch(self, seed: int = 0):
         return self._batch(seed)
@@ -45,16 +46,17 @@ class Model:
         import jax
         if fn not in self.fns:
             raise KeyError(f"model '{self.name}' has no function '{fn}' (has: {', '.join(self.fns)})")
-        make = {"params": lambda: self._init(seed),
-                "opt_state": lambda: adam_init(self._init(seed)),
+        make = {"params": lambda: self._init(Keys(seed, abstract)),
+                "opt_state": lambda: adam_init(self._init(Keys(seed, abstract))),
                 "batch": lambda: self._batch(seed),
                 "inputs": lambda: self._batch(seed)[0]}
         if abstract:  # shapes only, traced: never allocates the parameters
-            vals = jax.eval_shape(lambda: tuple(make[k]() for k in self.signature[fn]))
-        else:
-            vals = tuple(make[k]() for k in self.signature[fn])
-            vals = jax.tree_util.tree_map(np.asarray, vals)
-        return tuple(vals)
+            return tuple(jax.eval_shape(lambda: tuple(make[k]() for k in self.signature[fn])))
+        # concrete: numpy throughout (eager jax would compile once per shape)
+        vals = [make[k]() if k != "opt_state" else jax.tree_util.tree_map(
+                    lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(make[k]))
+                for k in self.signature[fn]]
+        return tuple(jax.tree_util.tree_map(np.asarray, vals))
 
     def lower(self, fn: str = "forward", abstract: bool = True):
         from ..frontend import lower
@@ -65,7 +67,7 @@ def _mlp(**kw) -> Model:
     cfg = mlp.Config(**kw)
     return Model("mlp", cfg, {"forward": mlp.forward, "loss": mlp.loss,
                               "train_step_sgd": mlp.train_step_sgd, "train_step": mlp.train_step_adam},
-                 lambda s: mlp.init(cfg, s), lambda s: mlp.batch(cfg, s))
+                 lambda k: mlp.init(cfg, k), lambda s: mlp.batch(cfg, s))
 
 
 def _gpt(name, base):
@@ -74,7 +76,7 @@ def _gpt(name, base):
         fwd, loss, adam_step, sgd_step = transformer.make(cfg)
         return Model(name, cfg, {"forward": fwd, "loss": loss, "train_step_sgd": sgd_step,
                                  "train_step": adam_step},
-                     lambda s: transformer.init(cfg, s), lambda s: transformer.batch(cfg, s))
+                     lambda k: transformer.init(cfg, k), lambda s: transformer.batch(cfg, s))
     return make
 
 
@@ -90,14 +92,14 @@ def _block(**kw) -> Model:
     sgd_step, adam_step = make_train_steps(loss)
     return Model("transformer-block", cfg, {"forward": fwd, "loss": loss,
                                             "train_step_sgd": sgd_step, "train_step": adam_step},
-                 lambda s: transformer.init_block(cfg, Keys(s)), x)
+                 lambda k: transformer.init_block(cfg, k), x)
 
 
 def _cnn(**kw) -> Model:
     cfg = cnn.Config(**kw)
     return Model("cnn", cfg, {"forward": cnn.forward, "loss": cnn.loss,
                               "train_step_sgd": cnn.train_step_sgd, "train_step": cnn.train_step_adam},
-                 lambda s: cnn.init(cfg, s), lambda s: cnn.batch(cfg, s))
+                 lambda k: cnn.init(cfg, k), lambda s: cnn.batch(cfg, s))
 
 
 def _moe(**kw) -> Model:
@@ -105,7 +107,7 @@ def _moe(**kw) -> Model:
     fwd, loss, adam_step, sgd_step = moe.make(cfg)
     return Model("moe", cfg, {"forward": fwd, "loss": loss, "train_step_sgd": sgd_step,
                               "train_step": adam_step},
-                 lambda s: moe.init(cfg, s), lambda s: moe.batch(cfg, s))
+                 lambda k: moe.init(cfg, k), lambda s: moe.batch(cfg, s))
 
 
 _REGISTRY: dict[str, Callable[..., Model]] = {

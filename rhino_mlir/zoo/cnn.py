@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .optim import make_train_steps
-from .params import Keys, normal
+from .params import Keys
 
 
 @dataclass(frozen=True)
@@ -20,15 +20,14 @@ class Config:
     dtype: str = "float32"
 
 
-def init(cfg: Config, seed: int = 0):
-    keys = Keys(seed)
-    convs = [{"w": normal(keys, (3, 3, a, b), 1 / np.sqrt(9 * a), cfg.dtype),      # HWIO
-              "b": normal(keys, (b,), 0.1, cfg.dtype)}
+def init(cfg: Config, keys: Keys):
+    convs = [{"w": keys.normal((3, 3, a, b), 1 / np.sqrt(9 * a), cfg.dtype),      # HWIO
+              "b": keys.normal((b,), 0.1, cfg.dtype)}
              for a, b in zip(cfg.channels[:-1], cfg.channels[1:])]
     c = cfg.channels[-1]
     return {"convs": convs,
-            "head": {"w": normal(keys, (c, cfg.classes), 1 / np.sqrt(c), cfg.dtype),
-                     "b": normal(keys, (cfg.classes,), 0.1, cfg.dtype)}}
+            "head": {"w": keys.normal((c, cfg.classes), 1 / np.sqrt(c), cfg.dtype),
+                     "b": keys.normal((cfg.classes,), 0.1, cfg.dtype)}}
 
 
 def conv(x, w, b):

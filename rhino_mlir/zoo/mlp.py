@@ -8,7 +8,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .optim import make_train_steps
-from .params import Keys, normal
+from .params import Keys
 
 
 @dataclass(frozen=True)
@@ -18,12 +18,11 @@ class Config:
     dtype: str = "float32"
 
 
-def init(cfg: Config, seed: int = 0):
-    keys = Keys(seed)
+def init(cfg: Config, keys: Keys):
     layers = []
     for a, b in zip(cfg.dims[:-1], cfg.dims[1:]):
-        layers.append({"w": normal(keys, (a, b), 1 / np.sqrt(a), cfg.dtype),
-                       "b": normal(keys, (b,), 0.1, cfg.dtype)})
+        layers.append({"w": keys.normal((a, b), 1 / np.sqrt(a), cfg.dtype),
+                       "b": keys.normal((b,), 0.1, cfg.dtype)})
     return {"layers": layers}
 
 

@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .optim import make_train_steps
-from .params import Keys, normal
+from .params import Keys
 
 
 @dataclass(frozen=True)
@@ -28,12 +28,11 @@ class Config:
     dtype: str = "float32"
 
 
-def init(cfg: Config, seed: int = 0):
-    keys = Keys(seed)
+def init(cfg: Config, keys: Keys):
     E, D, F = cfg.experts, cfg.d_model, cfg.d_ff
-    return {"router": normal(keys, (D, E), 1 / np.sqrt(D), cfg.dtype),
-            "w1": normal(keys, (E, D, F), 1 / np.sqrt(D), cfg.dtype),
-            "w2": normal(keys, (E, F, D), 1 / np.sqrt(F), cfg.dtype)}
+    return {"router": keys.normal((D, E), 1 / np.sqrt(D), cfg.dtype),
+            "w1": keys.normal((E, D, F), 1 / np.sqrt(D), cfg.dtype),
+            "w2": keys.normal((E, F, D), 1 / np.sqrt(F), cfg.dtype)}
 
 
 def make(cfg: Config):

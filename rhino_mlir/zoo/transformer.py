@@ -14,7 +14,7 @@ import jax.numpy as jnp
 import numpy as np
 
 from .optim import adam, make_train_steps
-from .params import Keys, normal, ones, zeros
+from .params import Keys
 
 
 @dataclass(frozen=True)
@@ -66,23 +66,22 @@ def block(p, x, n_head):
 
 def init_block(cfg: Config, keys: Keys):
     D, H = cfg.d_model, cfg.mlp_ratio * cfg.d_model
-    w = lambda *s: normal(keys, s, 0.02, cfg.dtype)  # noqa: E731
-    z = lambda *s: zeros(s, cfg.dtype)  # noqa: E731
-    o = lambda *s: ones(s, cfg.dtype)  # noqa: E731
+    w = lambda *s: keys.normal(s, 0.02, cfg.dtype)  # noqa: E731
+    z = lambda *s: keys.zeros(s, cfg.dtype)  # noqa: E731
+    o = lambda *s: keys.ones(s, cfg.dtype)  # noqa: E731
     return {"ln1_g": o(D), "ln1_b": z(D), "ln2_g": o(D), "ln2_b": z(D),
             "attn": {"w_qkv": w(D, 3 * D), "b_qkv": z(3 * D), "w_o": w(D, D), "b_o": z(D)},
             "mlp": {"w_fc": w(D, H), "b_fc": z(H), "w_proj": w(H, D), "b_proj": z(D)}}
 
 
-def init(cfg: Config, seed: int = 0):
-    keys = Keys(seed)
+def init(cfg: Config, keys: Keys):
     layers = [init_block(cfg, keys) for _ in range(cfg.n_layer)]
     if cfg.scan_layers:
-        layers = jax.tree_util.tree_map(lambda *xs: jnp.stack(xs), *layers)
-    return {"wte": normal(keys, (cfg.vocab, cfg.d_model), 0.02, cfg.dtype),
-            "wpe": normal(keys, (cfg.seq, cfg.d_model), 0.01, cfg.dtype),
+        layers = jax.tree_util.tree_map(lambda *xs: keys.stack(xs), *layers)
+    return {"wte": keys.normal((cfg.vocab, cfg.d_model), 0.02, cfg.dtype),
+            "wpe": keys.normal((cfg.seq, cfg.d_model), 0.01, cfg.dtype),
             "layers": layers,
-            "ln_f_g": ones(cfg.d_model, cfg.dtype), "ln_f_b": zeros(cfg.d_model, cfg.dtype)}
+            "ln_f_g": keys.ones(cfg.d_model, cfg.dtype), "ln_f_b": keys.zeros(cfg.d_model, cfg.dtype)}
 
 
 def make(cfg: Config):
