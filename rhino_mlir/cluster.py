@@ -166,6 +166,13 @@ class Cluster:
         return min(g.device_profile.memory for g in self.groups)
 
     @property
+    def total_memory(self) -> int:
+        """Bytes over all devices: a program whose state exceeds this fits no plan."""
+        if self.memory is not None:
+            return self.memory * self.num_devices
+        return sum(g.device_profile.memory * g.num_devices for g in self.groups)
+
+    @property
     def homogeneous(self) -> bool:
         return len({g.profile.name for g in self.groups}) == 1
 

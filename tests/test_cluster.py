@@ -22,6 +22,8 @@ def test_heterogeneous_spec():
     assert c.group_of(3).profile.name == "A100-80GB"
     assert c.group_of(12).profile.name == "V100-32GB"
     assert c.memory_per_device == 32 * 10**9          # the smallest device decides
+    assert c.total_memory == 8 * 80 * 10**9 + 8 * 32 * 10**9
+    assert c.with_memory("16GiB").total_memory == 16 * 16 * 2**30
     uneven = parse_cluster("1x8xA100 + 2x4xL4")
     assert uneven.devices_per_node == 4 and uneven.num_nodes == 3
     assert [uneven.node_of(d) for d in (7, 8, 11, 12, 15)] == [0, 1, 1, 2, 2]
