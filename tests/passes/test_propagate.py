@@ -263,3 +263,22 @@ def test_same_input_same_output_text():
         outs.append(str(m))
     assert outs[0] == outs[1]
     assert "sdy.sharding_per_value" in outs[0]
+
+
+def test_gpt_train_step_is_deterministic_and_spreads_the_batch_sharding():
+    from rhino_mlir import zoo
+    text, info = zoo.get("gpt-tiny").lower("train_step")
+    data = [i for i, t in enumerate(info.arg_types) if t.endswith("xi32>")]   # tokens, targets
+    assert data
+    text = annotate(text, MESH_2x4, {i: '[{"x"}, {}]' for i in data})
+    outs = []
+    for _ in range(2):
+        ctx = I.new_context()
+        m = I.parse_module(text, ctx)
+        with ctx:
+            pctx = PassContext(ctx)
+            for p in ("rhino-inline", "rhino-propagate"):
+                REGISTRY[p]().apply(pctx, m)
+        outs.append(str(m))
+    assert outs[0] == outs[1]
+    assert outs[0].count('[{"x"}') > 50                       # the batch reaches the activations
