@@ -4,7 +4,7 @@
     rhino launch DIR -n N [--inputs in.npz] [--outputs out.npz] [--hostfile F]
                  [--timeout S] [--check]
     rhino run IN.mlir [compile flags] [launch flags]
-    rhino demo
+    rhino demo [--model M] [--fn forward|train_step_sgd|train_step] [--repeat K]
 
 Errors are one line on stderr and a non-zero exit; `--debug` shows the traceback.
 """
@@ -81,7 +81,9 @@ def build_parser() -> argparse.ArgumentParser:
     r = sub.add_parser("run", help="compile + launch in one step")
     _compile_flags(r, need_out=False)
     _launch_flags(r, need_n=False)
-    sub.add_parser("demo", help="end-to-end demo (needs the partitioner; see message)")
+    from . import demo
+    demo.add_arguments(sub.add_parser("demo", help="GPT-style model from the zoo, partitioned "
+                                      "data x model, on 4 MPI ranks, checked vs one device"))
     for p in (c, la, r):
         p.add_argument("--debug", action="store_true", default=argparse.SUPPRESS,
                        help="show tracebacks and pass remarks")
@@ -135,10 +137,8 @@ def cmd_launch(a, artifact) -> int:
 
 
 def cmd_demo(a) -> int:
-    print("rhino demo: not implemented yet (the GPT-style model from rhino_mlir/zoo, "
-          "planned for 4 ranks, is still being written). The same path on a small program: "
-          "rhino run tests/launch/programs/mlp_global_4.mlir -n 4 --check", file=sys.stderr)
-    return 2
+    from .demo import main as demo_main
+    return demo_main(a)
 
 
 def main(argv=None) -> int:
