@@ -97,8 +97,23 @@ def transformer_block(variant):
 
 @program("dp_tp_2x2", slow=("dp_tp_2x2",))
 def gpt_train_step(variant):
+    from rhino_mlir.zoo import optim, transformer
     m = zoo.get("gpt-tiny", n_layer=2, seq=8, vocab=48)
-    return build(m.fns["train_step"], m.args("train_step"), M22,
+    _, loss, _, _ = transformer.make(m.cfg)
+
+    def train_step(params, opt_state, batch):                   # forward + backward + Adam
+        value, grads = jax.value_and_grad(loss)(params, batch)
+        # eps 1e-5, not 1e-8: the key bias's gradient is exactly 0 in exact arithmetic
+        # (softmax ignores a per-query constant), so f32 noise (~1e-10) divided by
+        # sqrt(v)+1e-8 would make its update +-lr at random, on one device or many
+        params, opt_state = optim.adam(params, grads, opt_state, eps=1e-5)
+        return params, opt_state, value
+
+    params, state, batch = m.args("train_step")
+    rng = np.random.default_rng(19)                             # no all-zero / all-one leaves
+    params = jax.tree_util.tree_map(
+        lambda x: (x + 0.02 * rng.standard_normal(x.shape)).astype(x.dtype), params)
+    return build(train_step, (params, state, batch), M22,
                  {r"^\[2\]": ("x", None), r"w_qkv|w_fc": (None, "y"), r"b_qkv|b_fc": ("y",),
                   r"w_o'|w_proj": ("y", None), r"wte": ("y", None)})
 

@@ -138,6 +138,9 @@ def run_local(local_text: str, global_inputs: Sequence[np.ndarray], mesh: Mesh |
     per_arg = []
     for i, (x, sh) in enumerate(zip(global_inputs, arg_shardings)):
         x = np.asarray(x)
+        gt = sig.args[i].global_shape
+        if gt is not None and gt != list(x.shape):
+            raise AssertionError(f"argument {i}: rhino.global_type is {gt} but the input is {list(x.shape)}")
         sh = sh or TensorSharding.replicated_of(mesh.name, x.ndim)
         shards = layout.slice_global(x, sh, mesh, pad_fill)
         if list(shards[0].shape) != sig.args[i].shape or shards[0].dtype != sig.args[i].dtype:
@@ -209,6 +212,10 @@ def check_local(local_text: str, global_text: str, inputs: Sequence[np.ndarray],
     for r, ref in enumerate(refs):
         sh = sig.results[r].sharding or TensorSharding.replicated_of(mesh.name, np.ndim(ref))
         dtype = sig.results[r].dtype
+        gt = sig.results[r].global_shape
+        if gt is not None and gt != list(np.shape(ref)):
+            raise AssertionError(f"result {r}: rhino.global_type is {gt} but the reference is "
+                                 f"{list(np.shape(ref))}")
         for d in range(mesh.size):
             where, part = layout.crop(outs[d][r], np.shape(ref), sh, mesh, d)
             assert_close(part, np.asarray(ref)[where], dtype, f"result {r} on device {d}")
