@@ -1,180 +1,56 @@
-"""Liveness-based peak memory per device of a sharded program, without partitioning it.
+"""Peak bytes per device of a sharded program, from the global program and a sharding
+of every value, without partitioning it.
 
-The global program is walked once into a `Liveness`: every tensor value with its
-global shape, element size and live interval [start, end] in "points" (one point per
-op of @main in order, plus the entry). Any sharding then prices it in numpy:
+analysis/liveness.py walks the program once into buffers with live intervals (fusion
+and donation included); here a sharding prices them:
     local bytes(v) = prod(ceil(global dim / shards)) * elem bytes
-    live(t)        = sum of local bytes of the values with start <= t <= end
-so the planner can evaluate many candidate shardings on one walk (`Liveness.peak`).
+    live(t)        = sum of local bytes of the buffers live at point t
+                     + reshard buffers at t (below)
+The reshards are those rhino-spmd-partition emits (partition/strategy.py decides them
+for it and for the planner): an operand whose sharding is not what its op needs gets
+a resharded copy, live from the first to the last op in need of it (the partitioner
+reuses one copy per value and target); a result produced partial or in another layout
+keeps its pre-collective buffer at the op's point.
 
-Intervals (DESIGN.md "memory.py"):
-  arguments      live from the entry to the end (the caller owns their buffers)
-  results        from their definition to the end
-  other values   from their definition to their last use (an op's operands and
-                 results are live together at its point: ops run out of place)
-  while          point s uses the operands; the carry (body block arguments, one
-                 buffer per carried value) is live from s+1 through the body; values
-                 from outside used in the loop live to its end (every iteration reads
-                 them); results are defined at the exit point. case/if branches are
-                 walked one after another. Bodies of reduce/sort/scatter (scalar
-                 combiners) are not program code and are skipped.
-  donation       an argument with `tf.aliasing_output = i` (or `jax.buffer_donor`,
-                 matched to the first free result of the same type) shares its buffer
-                 with that result: the result costs nothing more.
-Breakdown in the terms of XLA's `memory_analysis()`: arguments, outputs, aliased,
-temporaries (the peak of live values that are neither arguments, results nor
-constants), constants apart. `xla_comparable` = arguments + outputs - aliased +
-temporaries, the figure checked against XLA in benchmarks/bench_memory.py.
+Breakdown in the terms of XLA's `memory_analysis()`: arguments (split by role when the
+caller names roles), outputs, aliased (donated arguments reused as outputs),
+temporaries (the peak of live buffers that are neither arguments, results nor
+constants; reshards included), constants apart. `peak` is the liveness peak;
+`xla_comparable` = arguments + outputs - aliased + temporaries is how XLA's buffer
+assignment adds up (every result its own buffer for the whole run), checked against
+XLA in benchmarks/bench_memory.py.
+
+    lv = liveness(module)                      # once: the IR walk
+    peak, point = lv.peak(local_bytes(lv, shardings, mesh))   # per candidate: numpy
+    memory_report(module, roles=...)           # shardings read from rhino-propagate's IR
 """
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from math import prod
 from typing import Callable, Mapping, Sequence
 
 import numpy as np
 
 from .. import ir as I
-from ..errors import RhinoError
 from ..sharding import Mesh, TensorSharding
-from . import dataflow
-from .cost import ELEMENTWISE
+from . import dataflow, rules
+from .liveness import ARG, CONST, OUT, TEMP, Liveness, liveness
 
-# value kinds
-TEMP, ARG, OUT, CONST = 0, 1, 2, 3
-_CONST_OPS = frozenset({"stablehlo.constant"})
-
-# Fusion (XLA's loop/input fusion, IREE's dispatch regions): a value made by a cheap
-# per-element op whose every user can absorb it is recomputed inside those users and
-# never written to memory; its users read its inputs instead.
-_S = "stablehlo."
-FUSIBLE_PRODUCERS = ELEMENTWISE | frozenset(_S + n for n in """
-    broadcast_in_dim convert reshape transpose iota constant slice concatenate pad reverse
-    dynamic_slice""".split())
-FUSING_CONSUMERS = FUSIBLE_PRODUCERS - {_S + "constant", _S + "iota"} | {_S + "reduce"}
-# ...but a costly one read by several users is computed once and stored, not recomputed
-# in each (XLA's "expensive" elementwise ops: transcendentals and divisions)
-EXPENSIVE = frozenset(_S + n for n in """
-    atan2 cbrt cosine divide exponential exponential_minus_one log log_plus_one logistic
-    power remainder rsqrt sine sqrt tan tanh""".split())
-
-
-@dataclass
-class Liveness:
-    """Live intervals of every tensor value of @main (see the module docstring)."""
-    keys: list[tuple] = field(default_factory=list)   # ("arg", i) | ("op", walk index, result) | ("carry", walk index, i)
-    names: list[str] = field(default_factory=list)    # "%arg0", "%12", ... for reports
-    shapes: list[tuple[int, ...]] = field(default_factory=list)
-    values: list = field(default_factory=list)        # ir.Value per entry (None when built by hand)
-    elem_bytes: np.ndarray = None                     # (n,) int64
-    start: np.ndarray = None                          # (n,) int64, first live point
-    end: np.ndarray = None                            # (n,) int64, last live point (inclusive)
-    kind: np.ndarray = None                           # (n,) int8: TEMP/ARG/OUT/CONST
-    points: list[str] = field(default_factory=list)   # op name at each point
-    results: list[int] = field(default_factory=list)  # value index of each @main result
-    aliases: dict[int, int] = field(default_factory=dict)   # result number -> donated arg index
-    num_args: int = 0
-
-    def __len__(self) -> int:
-        return len(self.keys)
-
-    @property
-    def global_bytes(self) -> np.ndarray:
-        return np.array([prod(s) for s in self.shapes], dtype=np.int64) * self.elem_bytes
-
-    # ------------------------------------------------------------------ pricing
-    def local_bytes(self, shardings: Mapping | Callable | None, mesh: Mesh | None) -> np.ndarray:
-        """Per-value local bytes under `shardings`: a dict keyed by ir.Value or by
-        `keys` entry, or a callable(index) -> TensorSharding | None (None = replicated)."""
-        if shardings is None or mesh is None:
-            return self.global_bytes
-        get = shardings if callable(shardings) else _lookup(self, shardings)
-        cache: dict = {}                       # (shape, dims) -> bytes: layers repeat
-        out = np.empty(len(self), dtype=np.int64)
-        for i, shape in enumerate(self.shapes):
-            sh = get(i)
-            if sh is None or not sh.dims:
-                out[i] = prod(shape) * self.elem_bytes[i]
-                continue
-            k = (shape, sh.dims, int(self.elem_bytes[i]))
-            b = cache.get(k)
-            if b is None:
-                b = cache[k] = prod(sh.local_shape(shape, mesh)) * k[2]
-            out[i] = b
-        return out
-
-    def profile(self, nbytes: np.ndarray, kinds: Sequence[int] | None = None) -> np.ndarray:
-        """Live bytes at every point (only values of `kinds` when given)."""
-        w = np.asarray(nbytes, dtype=np.int64)
-        if kinds is not None:
-            w = np.where(np.isin(self.kind, kinds), w, 0)
-        if self.aliases:                       # a donated buffer is counted once, as the argument
-            w = w.copy()
-            w[[self.results[r] for r in self.aliases]] = 0
-        n = len(self.points)
-        delta = np.bincount(self.start, w, minlength=n + 1) - np.bincount(self.end + 1, w, minlength=n + 1)
-        return np.cumsum(delta[:n]).astype(np.int64)
-
-    def live_at(self, t: int, nbytes: np.ndarray, top: int = 10) -> list[tuple[str, int]]:
-        """The `top` largest (name, bytes) live at point t: what makes up a peak."""
-        idx = np.nonzero((self.start <= t) & (self.end >= t))[0]
-        idx = idx[np.argsort(-np.asarray(nbytes)[idx], kind="stable")][:top]
-        return [(self.names[i], int(nbytes[i])) for i in idx]
-
-    def peak(self, local_bytes) -> tuple[int, int]:
-        """(peak live bytes, point where it is first reached) for per-value bytes given as an
-        array or as a callable(index) -> bytes. Pure numpy: for the planner's inner loop."""
-        w = local_bytes if isinstance(local_bytes, np.ndarray) else \
-            np.fromiter((local_bytes(i) for i in range(len(self))), dtype=np.int64, count=len(self))
-        prof = self.profile(w)
-        t = int(np.argmax(prof))
-        return int(prof[t]), t
-
-    def peaks(self, local_bytes: np.ndarray) -> np.ndarray:
-        """Peaks of k candidate shardings at once: local_bytes is (k, n) -> (k,)."""
-        w = np.asarray(local_bytes, dtype=np.int64)
-        if self.aliases:
-            w = w.copy()
-            w[:, [self.results[r] for r in self.aliases]] = 0
-        n = len(self.points)
-        delta = np.zeros((w.shape[0], n + 1), dtype=np.int64)
-        np.add.at(delta.T, self.start, w.T)
-        np.add.at(delta.T, self.end + 1, -w.T)
-        return np.cumsum(delta[:, :n], axis=1).max(axis=1)
-
-    def report(self, shardings=None, mesh: Mesh | None = None,
-               roles: Mapping[int, str] | Sequence[str] | None = None) -> "MemoryReport":
-        """The full breakdown (see MemoryReport) for one sharding."""
-        w = self.local_bytes(shardings, mesh)
-        total = self.profile(w)
-        t = int(np.argmax(total))
-        temps = self.profile(w, [TEMP])
-        args = {}
-        role_of = (lambda i: roles[i] if i < len(roles) else "arguments") if isinstance(roles, Sequence) \
-            else (lambda i: (roles or {}).get(i, "arguments"))
-        for i in range(self.num_args):
-            r = role_of(i) if roles is not None else "arguments"
-            args[r] = args.get(r, 0) + int(w[i])
-        return MemoryReport(
-            arguments=int(w[:self.num_args].sum()), by_role=args,
-            outputs=int(sum(w[v] for v in self.results)),
-            aliased=int(sum(w[self.results[r]] for r in self.aliases)),
-            temporaries=int(temps.max(initial=0)), temp_point=int(np.argmax(temps)) if len(temps) else 0,
-            constants=int(w[self.kind == CONST].sum()),
-            peak=int(total[t]), peak_point=t, peak_op=self.points[t] if self.points else "")
+Shardings = Mapping | Callable | None      # {ir.Value or key: TensorSharding} or f(key, value)
 
 
 @dataclass(frozen=True)
 class MemoryReport:
-    """Bytes per device. `peak` is the liveness peak (arguments always live, results from
-    their definition); `xla_comparable` sums the parts the way XLA's buffer assignment
-    reports them (every result its own buffer for the whole run)."""
+    """Bytes per device (see the module docstring)."""
     arguments: int
     by_role: dict                 # role -> bytes ("parameters", "optimizer_state", "batch", ...)
     outputs: int
     aliased: int
     temporaries: int
     temp_point: int
+    xla_temporaries: int          # temporaries outside result buffers (outside_outputs)
+    reshards: int                 # reshard buffers live at the temporaries' peak
     constants: int
     peak: int
     peak_point: int
@@ -182,7 +58,7 @@ class MemoryReport:
 
     @property
     def xla_comparable(self) -> int:
-        return self.arguments + self.outputs - self.aliased + self.temporaries
+        return self.arguments + self.outputs - self.aliased + self.xla_temporaries
 
     def to_dict(self) -> dict:
         d = {k: getattr(self, k) for k in self.__dataclass_fields__}
@@ -190,232 +66,188 @@ class MemoryReport:
         return d
 
 
-def _lookup(lv: Liveness, shardings: Mapping) -> Callable:
-    by_key = any(isinstance(k, tuple) for k in shardings)
-    if by_key:
-        return lambda i: shardings.get(lv.keys[i])
-    return lambda i: shardings.get(lv.values[i]) if lv.values[i] is not None else None
+def _getter(shardings: Shardings) -> Callable:
+    """f(key, value) -> TensorSharding | None from a dict keyed by key tuple or ir.Value."""
+    if shardings is None:
+        return lambda k, v: None
+    if callable(shardings):
+        return shardings
+    if any(isinstance(k, tuple) for k in shardings):
+        return lambda k, v: shardings.get(k)
+    return lambda k, v: shardings.get(v) if v is not None else None
 
 
-def peak_bytes(values: Liveness, local_bytes_fn: Callable[[int], int] | np.ndarray) -> int:
-    """Peak live bytes of a walked program for per-value local bytes (callable or array)."""
-    return values.peak(local_bytes_fn)[0]
+def _nbytes(shape, sh: TensorSharding | None, mesh: Mesh, ebytes: int) -> int:
+    if sh is None or not sh.dims:
+        return prod(shape) * ebytes
+    return prod(sh.local_shape(shape, mesh)) * ebytes
 
 
-# ----------------------------------------------------------------------------- the walk
-
-class _Walk:
-    def __init__(self):
-        self.lv = Liveness()
-        self.index: dict = {}                  # ir.Value -> value index
-        self.depth: list[int] = []             # loop nesting depth where each value is defined
-        self.start: list[int] = []
-        self.end: list[int] = []
-        self.kind: list[int] = []
-        self.ebytes: list[int] = []
-        self.loops: list[list[int]] = []       # stack: values to extend to each open loop's end
-        self.walk_index: dict = {}             # ir.Operation -> pre-order index (plan.json naming)
-        self.fusible: set = set()              # values never materialized (fused or unused)
-        self.reads: dict = {}                  # such a value -> the value indices it reads
-
-    @property
-    def point(self) -> int:
-        return len(self.lv.points)
-
-    def new_point(self, name: str) -> int:
-        self.lv.points.append(name)
-        return self.point - 1
-
-    def define(self, v, key, at: int, kind: int = TEMP) -> None:
-        if not I.is_tensor(v.type) or v in self.fusible:
-            return
-        lv = self.lv
-        self.index[v] = len(lv.keys)
-        lv.keys.append(key)
-        lv.names.append(I.value_name(v))
-        lv.shapes.append(tuple(I.shape_of(v.type)))
-        lv.values.append(v)
-        self.ebytes.append(I.elem_bytes(I.elem_of(v.type)))
-        self.depth.append(len(self.loops))
-        self.start.append(at)
-        self.end.append(at)
-        self.kind.append(kind)
-
-    def use(self, v, at: int) -> None:
-        if v in self.reads:                    # fused into this user: it reads the inputs
-            for i in self.reads[v]:
-                self._use(i, at)
-            return
-        i = self.index.get(v)
-        if i is not None:
-            self._use(i, at)
-
-    def _use(self, i: int, at: int) -> None:
-        self.end[i] = max(self.end[i], at)
-        if self.depth[i] < len(self.loops):    # defined outside an open loop: live to its end
-            self.loops[self.depth[i]].append(i)
-
-    def block(self, block) -> None:
-        for op in I.block_ops(block):
-            self.op(op)
-
-    def op(self, op) -> None:
-        name = op.name
-        if name in dataflow.LOOP_OPS:
-            return self.loop(op)
-        if op.results and all(v in self.fusible for v in op.results):
-            reads = set()
-            for v in op.operands:
-                reads.update(self.reads.get(v, ()) or ([self.index[v]] if v in self.index else []))
-            for v in op.results:
-                self.reads[v] = reads
-            return
-        at = self.new_point(name)
-        for v in op.operands:
-            self.use(v, at)
-        if name in dataflow.BRANCH_OPS:
-            for region in op.regions:
-                self.block(region.blocks[0])
-            at = self.new_point(name + ".exit")
-        kind = CONST if name in _CONST_OPS else TEMP
-        w = self.walk_index.get(op)
-        for r, v in enumerate(op.results):
-            self.define(v, ("op", w, r), at, kind)
-
-    def loop(self, op) -> None:
-        s = self.new_point(op.name)
-        for v in op.operands:
-            self.use(v, s)
-        body, cond = op.regions[1].blocks[0], op.regions[0].blocks[0]
-        self.loops.append([])
-        begin = self.new_point(op.name + ".carry")
-        w = self.walk_index.get(op)
-        for i, a in enumerate(body.arguments):   # one buffer per carried value
-            self.define(a, ("carry", w, i), begin)
-        for a, b in zip(cond.arguments, body.arguments):
-            if b in self.index:
-                self.index[a] = self.index[b]   # cond reads the same carry buffers
-        carries = [self.index[a] for a in body.arguments if a in self.index]
-        self.block(cond)
-        self.block(body)
-        last = self.point - 1
-        for i in self.loops.pop() + carries:
-            self.end[i] = max(self.end[i], last)
-            if self.depth[i] < len(self.loops):  # still outside an enclosing loop
-                self.loops[self.depth[i]].append(i)
-        e = self.new_point(op.name + ".exit")
-        for r, v in enumerate(op.results):
-            self.define(v, ("op", w, r), e)
-
-
-def _fusible(ops) -> set:
-    """Values whose producer and every user fuse (see FUSIBLE_PRODUCERS)."""
-    users: dict = {}
-    for op in ops:
-        for v in op.operands:
-            users.setdefault(v, []).append(op.name)
-    # a value nobody reads gets no buffer either: the compiler deletes its op
-    return {v for op in ops for v in op.results if not users.get(v) or (
-        op.name in FUSIBLE_PRODUCERS and all(u in FUSING_CONSUMERS for u in users[v])
-        and (len(users[v]) == 1 or op.name not in EXPENSIVE))}
-
-
-def liveness(module, fusion: bool = True) -> Liveness:
-    """Walk @main of a (global, inlined) module once into a Liveness. With `fusion`,
-    values that a fusing compiler keeps in registers get no buffer (FUSIBLE_PRODUCERS)."""
-    with module.context:
-        f = I.main_func(module)
-        wk = _Walk()
-        ops = list(I.walk_ops(f))
-        wk.walk_index = {op: k for k, op in enumerate(ops)}
-        if fusion:
-            wk.fusible = _fusible(ops)
-        block = f.regions[0].blocks[0]
-        entry = wk.new_point("entry")
-        for i, a in enumerate(block.arguments):
-            wk.define(a, ("arg", i), entry, ARG)
-        wk.lv.num_args = len(wk.lv.keys)
-        if wk.lv.num_args != len(block.arguments):
-            raise RhinoError("memory: @main has a non-tensor argument; lower without tokens")
-        for op in I.block_ops(block)[:-1]:
-            wk.op(op)
-        ret = I.block_ops(block)[-1]
-        last = wk.new_point(ret.name)
-        lv = wk.lv
-        for v in ret.operands:
-            i = wk.index[v]
-            lv.results.append(i)
-            if wk.kind[i] == TEMP or wk.kind[i] == CONST:
-                wk.kind[i] = OUT
-        for i in range(lv.num_args):
-            wk.end[i] = last
-        for i in lv.results:
-            wk.end[i] = last
-        lv.aliases = _donations(f, lv)
-        lv.elem_bytes = np.array(wk.ebytes, dtype=np.int64)
-        lv.start = np.array(wk.start, dtype=np.int64)
-        lv.end = np.array(wk.end, dtype=np.int64)
-        lv.kind = np.array(wk.kind, dtype=np.int8)
-    return lv
-
-
-def _donations(f, lv: Liveness) -> dict[int, int]:
-    """result number -> argument index, from tf.aliasing_output / jax.buffer_donor."""
-    if "arg_attrs" not in f.attributes:
-        return {}
-    out: dict[int, int] = {}
-    donors = []
-    arr = I.ir.ArrayAttr(f.attributes["arg_attrs"])
-    for i in range(len(arr)):
-        d = I.ir.DictAttr(arr[i])
-        if "tf.aliasing_output" in d:
-            out[I.ir.IntegerAttr(d["tf.aliasing_output"]).value] = i
-        elif "jax.buffer_donor" in d:
-            donors.append(i)
-    for i in donors:                   # XLA pairs a donor with a result of the same type
-        for r, v in enumerate(lv.results):
-            if r not in out and lv.shapes[v] == lv.shapes[i] and \
-                    str(lv.values[v].type) == str(lv.values[i].type):
-                out[r] = i
-                break
+def local_bytes(lv: Liveness, shardings: Shardings, mesh: Mesh | None) -> np.ndarray:
+    """Per-buffer local bytes of `lv` under `shardings` (None: replicated)."""
+    if shardings is None or mesh is None:
+        return lv.global_bytes
+    get = _getter(shardings)
+    cache: dict = {}                          # (shape, dims, bytes): layers repeat
+    out = np.empty(len(lv), dtype=np.int64)
+    for i, (key, v, shape) in enumerate(zip(lv.keys, lv.values, lv.shapes)):
+        sh, eb = get(key, v), int(lv.elem_bytes[i])
+        k = (shape, sh.dims if sh is not None else (), eb)
+        if k not in cache:
+            cache[k] = _nbytes(shape, sh, mesh, eb)
+        out[i] = cache[k]
     return out
 
 
-# ----------------------------------------------------------------------------- from the IR
+def peak_bytes(lv: Liveness, local_bytes_fn: Callable[[int], int] | np.ndarray) -> int:
+    """Peak live bytes of a walked program for per-buffer local bytes (callable or array)."""
+    return lv.peak(local_bytes_fn)[0]
+
+
+# ----------------------------------------------------------------------------- reshards
+
+_NO_RESHARD = dataflow.LOOP_OPS | dataflow.BRANCH_OPS | dataflow.IDENTITY_OPS | dataflow.TERMINATORS
+
+
+def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """(starts, ends, bytes) of the reshard buffers the partitioner would create."""
+    from ..partition.strategy import Layout, Tensor, choose, partial_axes   # decides for both
+    from ..partition.factor_sharding import tensor_sharding
+    from .local_rules import combiner, restrict
+
+    get = _getter(shardings)
+    rep = lambda ref: TensorSharding.replicated_of(mesh.name, len(ref.shape))  # noqa: E731
+    spans: dict = {}                          # (operand key, target dims) -> [start, end, bytes]
+    out: list = []                            # pre-collective result buffers
+    cache: dict = {}
+    for s in lv.sites:
+        if s.op.name in _NO_RESHARD:
+            continue
+        have = [(get(x.key, x.value) or rep(x)).closed() for x in s.operands]
+        want = [(get(x.key, x.value) or rep(x)).closed() for x in s.results]
+        r = rules.rule_of(s.op)
+        if r is None or len(r.operands) != len(s.operands) or len(r.results) != len(s.results):
+            need, made = [rep(x) for x in s.operands], want      # runs replicated
+        else:
+            k = (r, s.op.name, tuple(h.dims for h in have), tuple(t.dims for t in want))
+            if k not in cache:
+                r2 = restrict(s.op, r)
+                fsh = choose(r2, combiner(s.op), want, [Layout(h) for h in have],
+                             [Tensor(x.shape, x.ebytes) for x in s.operands],
+                             [Tensor(x.shape, x.ebytes) for x in s.results], mesh)
+                partial = bool(partial_axes(r2, fsh))
+                cache[k] = ([tensor_sharding(mesh.name, d, fsh, mesh) for d in r2.operands],
+                            [None if partial else tensor_sharding(mesh.name, d, fsh, mesh)
+                             for d in r2.results])
+            need, made = cache[k]
+        for x, h, n in zip(s.operands, have, need):
+            if n.dims != h.dims:
+                span = spans.setdefault((x.key, n.dims), [s.point, s.point, _nbytes(x.shape, n, mesh, x.ebytes)])
+                span[1] = max(span[1], s.point)
+        for x, t, m in zip(s.results, want, made):
+            if m is None or m.dims != t.dims:
+                out.append((s.point, s.point, _nbytes(x.shape, m or t, mesh, x.ebytes)))
+    rows = list(spans.values()) + out
+    a = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return a[:, 0], a[:, 1], a[:, 2]
+
+
+# ----------------------------------------------------------------------------- XLA's way
+
+def outside_outputs(lv: Liveness, w: np.ndarray, extra=None) -> int:
+    """Peak of the temporaries that do not fit in result buffers not yet written.
+
+    XLA's buffer assignment places a temporary inside a result's buffer when it dies
+    before that result is written (a training step's gradients live in the buffers of
+    the new parameters), so its `temp_size` counts only the rest. Largest first, best
+    fit: each result buffer holds temporaries whose live sum never exceeds its size."""
+    n = len(lv.points)
+    temps = [(int(w[i]), int(lv.start[i]), int(lv.end[i])) for i in np.nonzero(lv.kind == TEMP)[0] if w[i]]
+    if extra is not None:
+        temps += [(int(b), int(a), int(e)) for a, e, b in zip(*extra) if b]
+    aliased = {lv.results[r] for r in lv.aliases}
+    slots = sorted((int(w[i]), int(lv.start[i])) for i in set(lv.results) - aliased
+                   if lv.kind[i] == OUT and w[i])
+    used = [None] * len(slots)               # live bytes per point inside each slot
+    rest = np.zeros(n + 1, dtype=np.int64)
+    for size, a, b in sorted(temps, key=lambda t: -t[0]):
+        for k, (cap, written) in enumerate(slots):
+            if cap < size or b >= written:
+                continue
+            if used[k] is None:
+                used[k] = np.zeros(written, dtype=np.int64)
+            if used[k][a:b + 1].max() + size <= cap:
+                used[k][a:b + 1] += size
+                break
+        else:
+            rest[a] += size
+            rest[b + 1] -= size
+    return int(np.cumsum(rest[:n]).max(initial=0))
+
+
+# ----------------------------------------------------------------------------- report
+
+def report(lv: Liveness, shardings: Shardings = None, mesh: Mesh | None = None,
+           roles: Mapping[int, str] | Sequence[str] | None = None, reshard: bool = True) -> MemoryReport:
+    """The breakdown for one sharding of a walked program."""
+    w = local_bytes(lv, shardings, mesh)
+    extra = reshards(lv, shardings, mesh) if reshard and shardings is not None and mesh is not None else None
+    total = lv.profile(w, extra=extra)
+    temps = lv.profile(w, [TEMP], extra)
+    t, tt = int(np.argmax(total)), int(np.argmax(temps))
+    moved = lv.profile(np.zeros(len(lv), dtype=np.int64), extra=extra)[tt] if extra is not None else 0
+    by_role: dict = {}
+    for i in range(lv.num_args):
+        role = "arguments"
+        if roles is not None:
+            role = (roles.get(i) if isinstance(roles, Mapping) else roles[i] if i < len(roles) else None) \
+                or "arguments"
+        by_role[role] = by_role.get(role, 0) + int(w[i])
+    return MemoryReport(
+        arguments=int(w[:lv.num_args].sum()), by_role=by_role,
+        outputs=int(sum(w[v] for v in lv.results)),
+        aliased=int(sum(w[lv.results[r]] for r in lv.aliases)),
+        temporaries=int(temps[tt]), temp_point=tt, reshards=int(moved),
+        xla_temporaries=outside_outputs(lv, w, extra),
+        constants=int(w[lv.kind == CONST].sum()),
+        peak=int(total[t]), peak_point=t, peak_op=lv.points[t])
+
 
 def shardings_from_ir(module, lv: Liveness) -> tuple[dict, Mesh | None]:
-    """{key: TensorSharding} from the annotations rhino-propagate writes, and the mesh."""
+    """({key: TensorSharding}, mesh) from the annotations rhino-propagate writes."""
     from ..partition import annotations as A
     with module.context:
         mesh = A.module_mesh(module, "memory")
         f = I.main_func(module)
         out: dict = {}
-        ops = list(I.walk_ops(f))
         for i in range(lv.num_args):
             s = A.arg_sharding(f, i)
             if s is not None:
                 out[("arg", i)] = s
-        for k, op in enumerate(ops):
+        for k, op in enumerate(I.walk_ops(f)):
             shs = A.op_shardings(op)
-            if shs is None:
-                continue
-            for r, s in enumerate(shs):
+            for r, s in enumerate(shs or ()):
                 out[("op", k, r)] = s
                 if op.name in dataflow.LOOP_OPS:   # the carry has the loop result's sharding
                     out[("carry", k, r)] = s
     return out, mesh
 
 
-def memory_report(module, shardings: Mapping | None = None, mesh: Mesh | None = None,
+def memory_report(module, shardings: Shardings = None, mesh: Mesh | None = None,
                   roles: Mapping[int, str] | Sequence[str] | None = None,
-                  fusion: bool = True) -> MemoryReport:
-    """Breakdown per device of `module` (global program). Without `shardings`, the sdy
-    annotations in the IR are used (run rhino-propagate first so every op has one)."""
-    lv = liveness(module, fusion)
-    if shardings is None:
-        shardings, ir_mesh = shardings_from_ir(module, lv)
-        mesh = mesh or ir_mesh
-    return lv.report(shardings, mesh, roles)
+                  fusion: bool = True, reshard: bool = True) -> MemoryReport:
+    """Breakdown per device of `module` (the global program). Without `shardings`, the
+    sdy annotations in the IR are used (run rhino-propagate first so every op has one).
+    Attaches Shardy's op rules to the module (as rhino-propagate does) if missing."""
+    with module.context:
+        if reshard and not any("sdy.sharding_rule" in op.attributes
+                               for op in I.walk_ops(I.main_func(module))):
+            rules.populate(module)
+        lv = liveness(module, fusion)
+        if shardings is None:
+            shardings, ir_mesh = shardings_from_ir(module, lv)
+            mesh = mesh or ir_mesh
+        return report(lv, shardings, mesh, roles, reshard)
 
 
 def roles_from_paths(arg_paths: Sequence[str], signature: Sequence[str]) -> list[str]:
@@ -425,10 +257,11 @@ def roles_from_paths(arg_paths: Sequence[str], signature: Sequence[str]) -> list
              "inputs": "batch"}
     out = []
     for p in arg_paths:
-        k = int(p[1:p.index("]")]) if p.startswith("[") else -1
+        k = int(p[1:p.index("]")]) if p.startswith("[") and "]" in p else -1
         out.append(names.get(signature[k], signature[k]) if 0 <= k < len(signature) else "arguments")
     return out
 
 
-__all__ = ["Liveness", "MemoryReport", "liveness", "memory_report", "peak_bytes",
-           "shardings_from_ir", "roles_from_paths", "TEMP", "ARG", "OUT", "CONST"]
+__all__ = ["Liveness", "MemoryReport", "liveness", "local_bytes", "reshards", "report",
+           "memory_report", "peak_bytes", "shardings_from_ir", "roles_from_paths",
+           "TEMP", "ARG", "OUT", "CONST"]

@@ -1,0 +1,343 @@
+"""Live intervals of the buffers of a global program: the sharding-independent half of
+the memory model (analysis/memory.py prices them for a sharding).
+
+One walk of @main gives every tensor value its global shape, element size and live
+interval [start, end] in "points" (the entry, then one point per op that writes a
+buffer, in program order):
+  arguments      live from the entry to the end (the caller owns their buffers)
+  results        from their definition to the end
+  other values   from their definition to their last use (an op's operands and
+                 results are live together at its point: ops run out of place)
+  while          point s uses the operands; the carry (body block arguments, one
+                 buffer per carried value) is live from s+1 through the body; values
+                 from outside used in the loop live to its end (every iteration reads
+                 them); results are defined at the exit point. case/if branches are
+                 walked one after another. Bodies of reduce/sort/scatter (scalar
+                 combiners) are not program code and are skipped.
+  fusion         a value made by a cheap per-element op whose every user can absorb
+                 it gets no buffer: fusing compilers (XLA loop/input fusion, IREE
+                 dispatch regions) recompute it inside the users, which read its inputs
+                 instead. A value nobody reads gets no buffer either.
+  donation       an argument with `tf.aliasing_output = i` (or `jax.buffer_donor`,
+                 paired with the first free result of the same type) shares its buffer
+                 with that result.
+Every op that reads tensors is also kept as a `Site` so that the reshards a sharding
+implies (operands gathered or moved, partial results) can be priced at its point.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from .. import ir as I
+from ..errors import RhinoError
+from . import dataflow
+from .cost import ELEMENTWISE
+
+TEMP, ARG, OUT, CONST = 0, 1, 2, 3              # value kinds
+
+_S = "stablehlo."
+FUSIBLE_PRODUCERS = ELEMENTWISE | frozenset(_S + n for n in """
+    broadcast_in_dim convert reshape transpose iota constant slice concatenate pad reverse
+    dynamic_slice""".split())
+FUSING_CONSUMERS = FUSIBLE_PRODUCERS - {_S + "constant", _S + "iota"} | {_S + "reduce"}
+# ...but a costly one read by several users is computed once and stored, not recomputed
+# in each (XLA's "expensive" elementwise ops: transcendentals and divisions)
+EXPENSIVE = frozenset(_S + n for n in """
+    atan2 cbrt cosine divide exponential exponential_minus_one log log_plus_one logistic
+    power remainder rsqrt sine sqrt tan tanh""".split())
+
+
+@dataclass
+class Ref:
+    """A tensor an op reads or writes: how to look up its sharding, and its size."""
+    key: tuple                 # ("arg", i) | ("op", walk index, result) | ("carry", walk index, i)
+    value: object              # ir.Value
+    shape: tuple[int, ...]
+    ebytes: int
+
+
+@dataclass
+class Site:
+    """An op at a point, with the tensors it reads and writes (for reshard pricing)."""
+    point: int
+    op: object                 # ir.Operation
+    operands: list[Ref]
+    results: list[Ref]
+
+
+@dataclass
+class Liveness:
+    """Live intervals of every buffer of @main (see the module docstring)."""
+    keys: list[tuple] = field(default_factory=list)
+    names: list[str] = field(default_factory=list)    # "%arg0", "%12", ... for reports
+    shapes: list[tuple[int, ...]] = field(default_factory=list)
+    values: list = field(default_factory=list)        # ir.Value per entry (None when built by hand)
+    elem_bytes: np.ndarray = None                     # (n,) int64
+    start: np.ndarray = None                          # (n,) first live point
+    end: np.ndarray = None                            # (n,) last live point (inclusive)
+    kind: np.ndarray = None                           # (n,) TEMP/ARG/OUT/CONST
+    points: list[str] = field(default_factory=list)   # op name at each point
+    results: list[int] = field(default_factory=list)  # value index of each @main result
+    aliases: dict[int, int] = field(default_factory=dict)   # result number -> donated argument
+    num_args: int = 0
+    sites: list[Site] = field(default_factory=list)
+
+    def __len__(self) -> int:
+        return len(self.keys)
+
+    @property
+    def global_bytes(self) -> np.ndarray:
+        return np.array([int(np.prod(s)) for s in self.shapes], dtype=np.int64) * self.elem_bytes
+
+    def _weights(self, nbytes, kinds=None) -> np.ndarray:
+        w = np.asarray(nbytes, dtype=np.int64)
+        if kinds is not None:
+            w = np.where(np.isin(self.kind, kinds), w, 0)
+        if self.aliases:                # a donated buffer is counted once, as the argument
+            w = w.copy()
+            w[..., [self.results[r] for r in self.aliases]] = 0
+        return w
+
+    def profile(self, nbytes, kinds=None, extra=None) -> np.ndarray:
+        """Live bytes at every point: values (only those of `kinds` when given) plus
+        `extra` = (starts, ends, bytes) arrays of transient buffers (reshards)."""
+        w = self._weights(nbytes, kinds)
+        n = len(self.points)
+        starts, ends = self.start, self.end
+        if extra is not None and len(extra[0]):
+            starts = np.concatenate([starts, extra[0]])
+            ends = np.concatenate([ends, extra[1]])
+            w = np.concatenate([w, np.asarray(extra[2], dtype=np.int64)])
+        delta = np.bincount(starts, w, minlength=n + 1) - np.bincount(ends + 1, w, minlength=n + 1)
+        return np.cumsum(delta[:n]).astype(np.int64)
+
+    def peak(self, local_bytes, extra=None) -> tuple[int, int]:
+        """(peak live bytes, first point where it is reached) for per-value bytes given as
+        an array or a callable(index) -> bytes. Pure numpy: the planner's inner loop."""
+        w = local_bytes if isinstance(local_bytes, np.ndarray) else \
+            np.fromiter((local_bytes(i) for i in range(len(self))), dtype=np.int64, count=len(self))
+        prof = self.profile(w, extra=extra)
+        t = int(np.argmax(prof))
+        return int(prof[t]), t
+
+    def peaks(self, local_bytes) -> np.ndarray:
+        """Peaks of k candidate shardings at once: (k, n) bytes -> (k,)."""
+        w = self._weights(local_bytes)
+        n = len(self.points)
+        delta = np.zeros((n + 1, w.shape[0]), dtype=np.int64)
+        np.add.at(delta, self.start, w.T)
+        np.add.at(delta, self.end + 1, -w.T)
+        return np.cumsum(delta[:n], axis=0).max(axis=0)
+
+    def live_at(self, t: int, nbytes, top: int = 10) -> list[tuple[str, int]]:
+        """The `top` largest (name, bytes) live at point t: what makes up a peak."""
+        idx = np.nonzero((self.start <= t) & (self.end >= t))[0]
+        idx = idx[np.argsort(-np.asarray(nbytes)[idx], kind="stable")][:top]
+        return [(self.names[i], int(nbytes[i])) for i in idx]
+
+
+# ----------------------------------------------------------------------------- the walk
+
+class _Walk:
+    def __init__(self, ops: list, fusion: bool):
+        self.lv = Liveness()
+        self.index: dict = {}                  # ir.Value -> value index
+        self.depth: list[int] = []             # loop nesting depth where each value is defined
+        self.start: list[int] = []
+        self.end: list[int] = []
+        self.kind: list[int] = []
+        self.ebytes: list[int] = []
+        self.loops: list[list[int]] = []       # stack: values to extend to each open loop's end
+        self.walk_index = {op: k for k, op in enumerate(ops)}   # plan.json names values by it
+        self.fusible = _fusible(ops, fusion)   # values never materialized
+        self.reads: dict = {}                  # such a value -> the value indices it reads
+        self.refs: dict = {}                   # ir.Value -> Ref (every tensor, fused or not)
+
+    @property
+    def point(self) -> int:
+        return len(self.lv.points)
+
+    def new_point(self, name: str) -> int:
+        self.lv.points.append(name)
+        return self.point - 1
+
+    def ref(self, v, key) -> None:
+        if I.is_tensor(v.type):
+            self.refs[v] = Ref(key, v, tuple(I.shape_of(v.type)), I.elem_bytes(I.elem_of(v.type)))
+
+    def define(self, v, key, at: int, kind: int = TEMP) -> None:
+        self.ref(v, key)
+        if not I.is_tensor(v.type) or v in self.fusible:
+            return
+        lv, r = self.lv, self.refs[v]
+        self.index[v] = len(lv.keys)
+        lv.keys.append(key)
+        lv.names.append(I.value_name(v))
+        lv.shapes.append(r.shape)
+        lv.values.append(v)
+        self.ebytes.append(r.ebytes)
+        self.depth.append(len(self.loops))
+        self.start.append(at)
+        self.end.append(at)
+        self.kind.append(kind)
+
+    def use(self, v, at: int) -> None:
+        if v in self.reads:                    # fused into this user: it reads the inputs
+            for i in self.reads[v]:
+                self._use(i, at)
+        elif v in self.index:
+            self._use(self.index[v], at)
+
+    def _use(self, i: int, at: int) -> None:
+        self.end[i] = max(self.end[i], at)
+        if self.depth[i] < len(self.loops):    # defined outside an open loop: live to its end
+            self.loops[self.depth[i]].append(i)
+
+    def site(self, op, at: int) -> None:
+        ops = [self.refs[v] for v in op.operands if v in self.refs]
+        if ops:
+            self.lv.sites.append(Site(at, op, ops, [self.refs[v] for v in op.results if v in self.refs]))
+
+    def block(self, block) -> None:
+        for op in I.block_ops(block):
+            self.op(op)
+
+    def op(self, op) -> None:
+        name, w = op.name, self.walk_index.get(op)
+        if name in dataflow.LOOP_OPS:
+            return self.loop(op, w)
+        if op.results and all(v in self.fusible for v in op.results):
+            reads = set()
+            for v in op.operands:
+                reads.update(self.reads.get(v, ()) or ([self.index[v]] if v in self.index else []))
+            for r, v in enumerate(op.results):
+                self.reads[v] = reads
+                self.ref(v, ("op", w, r))
+            self.site(op, self.point)          # priced at the op that absorbs it
+            return
+        at = self.new_point(name)
+        for v in op.operands:
+            self.use(v, at)
+        if name in dataflow.BRANCH_OPS:
+            for region in op.regions:
+                self.block(region.blocks[0])
+            at = self.new_point(name + ".exit")
+        for r, v in enumerate(op.results):
+            self.define(v, ("op", w, r), at, CONST if name == _S + "constant" else TEMP)
+        self.site(op, at)
+
+    def loop(self, op, w) -> None:
+        s = self.new_point(op.name)
+        for v in op.operands:
+            self.use(v, s)
+        body, cond = op.regions[1].blocks[0], op.regions[0].blocks[0]
+        self.loops.append([])
+        begin = self.new_point(op.name + ".carry")
+        for i, a in enumerate(body.arguments):   # one buffer per carried value
+            self.define(a, ("carry", w, i), begin)
+        for a, b in zip(cond.arguments, body.arguments):
+            if b in self.index:
+                self.index[a] = self.index[b]   # cond reads the same carry buffers
+                self.refs[a] = self.refs[b]
+        carries = [self.index[a] for a in body.arguments if a in self.index]
+        self.block(cond)
+        self.block(body)
+        last = self.point - 1
+        for i in self.loops.pop() + carries:
+            self.end[i] = max(self.end[i], last)
+            if self.depth[i] < len(self.loops):  # still outside an enclosing loop
+                self.loops[self.depth[i]].append(i)
+        e = self.new_point(op.name + ".exit")
+        for r, v in enumerate(op.results):
+            self.define(v, ("op", w, r), e)
+
+
+def _fuses(op) -> bool:
+    """Whether `op` absorbs its fusible operands. A reduce does only over the minor-most
+    dimension (XLA CPU keeps reductions over major dims vectorized, unfused)."""
+    if op.name != _S + "reduce":
+        return op.name in FUSING_CONSUMERS
+    rank = len(I.shape_of(op.operands[0].type))
+    return rank - 1 in I.ir.DenseI64ArrayAttr(op.attributes["dimensions"])
+
+
+def _fusible(ops, fusion: bool) -> set:
+    """Values that get no buffer: unread, or (with `fusion`) fused into all their users."""
+    users: dict = {}
+    for op in ops:
+        fuses = fusion and _fuses(op)
+        for v in op.operands:
+            users.setdefault(v, []).append(fuses)
+    return {v for op in ops if op.name not in dataflow.LOOP_OPS for v in op.results
+            if not users.get(v) or (op.name in FUSIBLE_PRODUCERS and all(users[v])
+                                    and (len(users[v]) == 1 or _duplicable(op)))}
+
+
+def _duplicable(op) -> bool:
+    """Whether fusing `op` into several users is worth recomputing it in each: not when it
+    is expensive, nor when it reads more than one full-rank tensor (each copy would read
+    them all again; XLA's "effectively at most unary" rule)."""
+    if op.name in EXPENSIVE:
+        return False
+    rank = sum(1 for d in I.shape_of(op.results[0].type) if d > 1)
+    return sum(1 for v in op.operands
+               if I.is_tensor(v.type) and sum(1 for d in I.shape_of(v.type) if d > 1) >= rank) <= 1
+
+
+def liveness(module, fusion: bool = True) -> Liveness:
+    """Walk @main of a (global, inlined) module once. `fusion=False` gives every value
+    its own buffer (an upper bound; what an unfused interpreter would hold)."""
+    with module.context:
+        f = I.main_func(module)
+        wk = _Walk(list(I.walk_ops(f)), fusion)
+        block = f.regions[0].blocks[0]
+        entry = wk.new_point("entry")
+        for i, a in enumerate(block.arguments):
+            if not I.is_tensor(a.type):
+                raise RhinoError(f"memory: @main argument %arg{i} is not a tensor ({a.type}); "
+                                 f"lower without tokens")
+            wk.define(a, ("arg", i), entry, ARG)
+        lv = wk.lv
+        lv.num_args = len(block.arguments)
+        for op in I.block_ops(block)[:-1]:
+            wk.op(op)
+        ret = I.block_ops(block)[-1]
+        last = wk.new_point(ret.name)
+        for r, v in enumerate(ret.operands):
+            if v not in wk.index:
+                raise RhinoError(f"memory: @main result {r} is not a tensor ({v.type})")
+            i = wk.index[v]
+            lv.results.append(i)
+            if wk.kind[i] in (TEMP, CONST):
+                wk.kind[i] = OUT
+        for i in list(range(lv.num_args)) + lv.results:
+            wk.end[i] = last
+        lv.aliases = _donations(f, lv)
+        lv.elem_bytes = np.array(wk.ebytes, dtype=np.int64)
+        lv.start = np.array(wk.start, dtype=np.int64)
+        lv.end = np.array(wk.end, dtype=np.int64)
+        lv.kind = np.array(wk.kind, dtype=np.int8)
+    return lv
+
+
+def _donations(f, lv: Liveness) -> dict[int, int]:
+    """result number -> argument index, from tf.aliasing_output / jax.buffer_donor."""
+    if "arg_attrs" not in f.attributes:
+        return {}
+    out: dict[int, int] = {}
+    donors = []
+    arr = I.ir.ArrayAttr(f.attributes["arg_attrs"])
+    for i in range(len(arr)):
+        d = I.ir.DictAttr(arr[i])
+        if "tf.aliasing_output" in d:
+            out[I.ir.IntegerAttr(d["tf.aliasing_output"]).value] = i
+        elif "jax.buffer_donor" in d:
+            donors.append(i)
+    for i in donors:                   # XLA pairs a donor with a result of the same type
+        for r, v in enumerate(lv.results):
+            if r not in out and str(lv.values[v].type) == str(lv.values[i].type):
+                out[r] = i
+                break
+    return out
