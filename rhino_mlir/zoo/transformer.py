@@ -13,7 +13,7 @@ import jax
 import jax.numpy as jnp
 import numpy as np
 
-from .optim import adam, make_train_steps
+from .optim import make_train_steps
 from .params import Keys
 
 
@@ -117,4 +117,4 @@ def batch(cfg: Config, seed: int = 0):
     return idx, np.roll(idx, -1, axis=1)
 
 
-__all__ = ["Config", "GPT2_SMALL", "init", "make", "make_block", "batch", "adam"]
+__all__ = ["Config", "GPT2_SMALL", "init", "make", "make_block", "batch"]

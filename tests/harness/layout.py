@@ -10,7 +10,6 @@ device 1).
 """
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
