@@ -48,11 +48,11 @@ func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"
 
 // -----
 
-// dynamic_update_slice: operand and result share every factor; the update shares
-// the dimension it spans whole ("x" on dim 0).
+// dynamic_update_slice: the update shares the dimension it spans whole ("x" on dim 0);
+// the dimension written at a run-time offset (dim 1) is not sharded (local_rules.restrict).
 // CHECK-LABEL: func.func @main
 // CHECK-SAME: %arg1: tensor<8x4xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {}]>}
-// CHECK: stablehlo.dynamic_update_slice {{.*}}sdy.sharding_per_value<[<@mesh, [{"x"}, {"y"}]>]>
+// CHECK: stablehlo.dynamic_update_slice {{.*}}sdy.sharding_per_value<[<@mesh, [{"x"}, {}]>]>
 sdy.mesh @mesh = <["x"=2, "y"=4]>
 func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {"y"}]>}, %u: tensor<8x4xf32>, %i: tensor<i32>) -> tensor<8x16xf32> {
   %z = stablehlo.constant dense<0> : tensor<i32>

@@ -1,7 +1,6 @@
 // RUN: rhino-opt %s --pass-pipeline='builtin.module(rhino-propagate,rhino-spmd-partition)' | filecheck %s
-// XFAIL: *
 
-// KNOWN BUG (wrong numbers): dynamic_update_slice at a dynamic offset into a dimension
+// Fixed bug (was wrong numbers): dynamic_update_slice at a dynamic offset into a dimension
 // sharded on "y". Shardy's rule ([i, j], [i, k], [], [])->([i, j]) need_replication={k}
 // leaves the operand's factor j shardable (XLA handles it with per-shard offsets and
 // masks), but rhino-spmd-partition runs the op on the local 4x4 shard with the global

@@ -71,8 +71,11 @@ func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}
 // -----
 
 // A boolean "any" (or over i1) is not an add/mul/min/max all_reduce: gather, then reduce.
+// i1 travels as i8 (IREE's collectives do not move i1).
 // CHECK-LABEL: func.func @main
-// CHECK: %[[G:.*]] = "stablehlo.all_gather"(%arg0) {{.*}} : (tensor<8x4xi1>) -> tensor<8x16xi1>
+// CHECK: %[[W:.*]] = stablehlo.convert %arg0 : (tensor<8x4xi1>) -> tensor<8x4xi8>
+// CHECK: %[[G8:.*]] = "stablehlo.all_gather"(%[[W]]) {{.*}} : (tensor<8x4xi8>) -> tensor<8x16xi8>
+// CHECK: %[[G:.*]] = stablehlo.convert %[[G8]] : (tensor<8x16xi8>) -> tensor<8x16xi1>
 // CHECK: stablehlo.reduce(%[[G]] init: %{{.*}}) applies stablehlo.or
 // CHECK-NOT: stablehlo.all_reduce
 sdy.mesh @mesh = <["x"=4]>

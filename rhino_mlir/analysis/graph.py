@@ -45,6 +45,7 @@ class Graph:
     producer: list[int] = field(default_factory=list)  # node idx, -1 for block arguments
     users: list[list[int]] = field(default_factory=list)
     labels: list[str] = field(default_factory=list)
+    func: object = None                                # the @main func op
 
     def nbytes(self, v: int) -> int:
         n = self.ebytes[v]
@@ -130,6 +131,7 @@ def build(module) -> Graph:
     """The graph of @main; call rules.populate(module) first."""
     b = _Builder()
     f = I.main_func(module)
+    b.g.func = f
     block = f.regions[0].blocks[0]
     b.g.args = [b.vid(a) for a in block.arguments]
     b.block(block, 1)

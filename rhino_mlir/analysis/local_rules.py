@@ -21,6 +21,9 @@ _LINEAR = {"stablehlo.dot_general": "add", "stablehlo.convolution": "add"}
 _BODY_COMBINERS = {"stablehlo.add": "add", "stablehlo.multiply": "mul",
                    "stablehlo.minimum": "min", "stablehlo.maximum": "max"}
 _RANDOM = frozenset({"stablehlo.rng_bit_generator", "stablehlo.rng"})
+# ops that write updates into an operand at run-time indices: operand dims the update
+# does not span are indexed (a local write would need shifted, masked indices)
+_UPDATES = {"stablehlo.scatter": lambda op: len(op.results), "stablehlo.dynamic_update_slice": lambda op: 1}
 _IDENTITY = {"add": 0, "mul": 1}
 
 
@@ -64,6 +67,11 @@ def restrict(op, rule: OpRule) -> OpRule:
         extra |= rule.reduction
     if op.name in _RANDOM or (op.name == "stablehlo.constant" and I.splat_value(op.results[0]) is None):
         extra |= set(range(rule.num_factors))
+    if op.name in _UPDATES:
+        n = _UPDATES[op.name](op)
+        first = 1 if op.name == "stablehlo.dynamic_update_slice" else len(rule.operands) - n
+        updated = {f for t in rule.operands[first:first + n] for d in t for f in d}
+        extra |= {f for t in rule.operands[:n] for d in t for f in d} - updated
     if op.name == "stablehlo.convolution":
         groups = [op.attributes[k].value for k in ("feature_group_count", "batch_group_count")
                   if k in op.attributes]

@@ -25,7 +25,7 @@ from .. import ir as I
 DATAFLOW_OPS = frozenset({
     "stablehlo.while", "stablehlo.case", "stablehlo.if", "func.call", "func.return",
     "stablehlo.return", "stablehlo.optimization_barrier", "sdy.sharding_constraint",
-    "sdy.return", "func.func", "stablehlo.custom_call",
+    "sdy.return", "func.func",
 })
 # ops with no operands whose results we may shard freely on every dimension
 NULLARY_OPS = frozenset({"stablehlo.constant", "stablehlo.iota", "stablehlo.rng_bit_generator",

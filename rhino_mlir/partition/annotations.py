@@ -60,7 +60,7 @@ def _from_dict(d) -> TensorSharding | None:
         return parse_sharding(str(d["sdy.sharding"]))
     if "mhlo.sharding" in d:
         from ..mhlo_sharding import parse_mhlo_sharding   # read-only support
-        return parse_mhlo_sharding(ir.StringAttr(d["mhlo.sharding"]).value)[0]
+        return parse_mhlo_sharding(ir.StringAttr(d["mhlo.sharding"]).value)[1]
     return None
 
 

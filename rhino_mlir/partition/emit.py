@@ -136,7 +136,23 @@ class Emitter:
         self._reducer(op, t.element_type, kind)
         return op.result
 
+    def _widen(self, x):
+        """i1 travels as i8: IREE's collectives do not move i1 tensors."""
+        if str(I.elem_of(x.type)) != "i1":
+            return x, None
+        return self.op("stablehlo.convert", I.make_tensor(I.shape_of(x.type), ir.IntegerType.get_signless(8)),
+                       [x]), x.type
+
+    def _narrow(self, y, old):
+        if old is None:
+            return y
+        return self.op("stablehlo.convert", I.make_tensor(I.shape_of(y.type), I.elem_of(old)), [y])
+
     def all_gather(self, x, dim: int, groups) -> ir.Value:
+        x, old = self._widen(x)
+        return self._narrow(self._all_gather(x, dim, groups), old)
+
+    def _all_gather(self, x, dim: int, groups) -> ir.Value:
         t = ir.RankedTensorType(x.type)
         shape = list(t.shape)
         shape[dim] *= len(groups[0])
@@ -145,6 +161,10 @@ class Emitter:
                         "channel_handle": self._channel(), "use_global_device_ids": ir.UnitAttr.get()})
 
     def all_to_all(self, x, split_dim: int, concat_dim: int, groups) -> ir.Value:
+        x, old = self._widen(x)
+        return self._narrow(self._all_to_all(x, split_dim, concat_dim, groups), old)
+
+    def _all_to_all(self, x, split_dim: int, concat_dim: int, groups) -> ir.Value:
         t = ir.RankedTensorType(x.type)
         n = len(groups[0])
         shape = list(t.shape)

@@ -127,6 +127,12 @@ def step(c: Constraint, st: State) -> bool:
 def run(block, st: State) -> list[Constraint]:
     cons: list[Constraint] = []
     collect(block, cons)
+    iterate(cons, st)
+    return cons
+
+
+def iterate(cons: list[Constraint], st: State) -> None:
+    """Forward then backward sweeps until no value gains an axis."""
     for _ in range(MAX_ROUNDS):
         changed = False
         for c in cons:
@@ -135,7 +141,6 @@ def run(block, st: State) -> list[Constraint]:
             changed |= step(c, st)
         if not changed:
             break
-    return cons
 
 
 def check_static(f) -> None:

@@ -237,8 +237,6 @@ def test_op_without_rule_warns_once_naming_it(monkeypatch):
     assert msgs == ["rhino: no sharding rule for 'stablehlo.tuple'; it runs replicated"]
 
 
-@pytest.mark.xfail(strict=True, reason="rules.DATAFLOW_OPS lists stablehlo.custom_call, which "
-                   "analysis/dataflow.py does not handle: it gets no rule and no warning")
 def test_custom_call_without_rule_warns(monkeypatch):
     msgs = no_rule_warnings(CUSTOM, "stablehlo.custom_call", monkeypatch)
     assert any("stablehlo.custom_call" in m for m in msgs)

@@ -1,0 +1,209 @@
+"""The planner: mesh shapes x strategies, evaluated by the cost and memory models.
+
+For every 1-D and 2-D mesh of the cluster's devices it prices the baselines (data
+parallel, Megatron tensor parallel, both) and, for `auto`, searches from them
+(solve.py: O2 coordinate descent; O3 adds the ILP of ilp.py, keeping the better).
+It returns the fastest plan that fits the per-device memory budget, or raises an
+error naming the smallest budget that any explored plan needs.
+"""
+from __future__ import annotations
+
+import hashlib
+import time
+from dataclasses import dataclass, field
+from typing import Callable
+
+from .. import ir as I
+from ..analysis import cost, graph, rules
+from ..cluster import Cluster
+from ..errors import RhinoError
+from ..sharding import Mesh, TensorSharding
+from .coarsen import dim_classes
+from .evaluate import Evaluator, Space
+from .plan import Plan, Prediction
+from .roles import roles
+from .solve import Assignment, descend, shrink_memory
+from .space import meshes
+
+STRATEGIES = ("auto", "dp", "megatron", "dp-tp")
+
+
+class Timer:
+    """Seconds for compute (roofline on the slowest device) and reshard steps (links)."""
+
+    def __init__(self, cluster: Cluster):
+        self.cluster = cluster
+        profiles = [cluster.profile(d) for d in range(cluster.num_devices)]
+        self.profile = min(profiles, key=lambda p: p.peak("f32"))
+
+    def compute(self, flops: float, nbytes: float, dtype: str) -> float:
+        return cost.compute_time(flops, nbytes, dtype, self.profile)
+
+    def comm(self, step, mesh) -> float:
+        return cost.step_time(step, mesh, self.cluster)
+
+
+@dataclass
+class Request:
+    cluster: Cluster
+    level: str = "O2"
+    strategy: str = "auto"
+    batch_args: list[int] | None = None
+    mesh: tuple | None = None                    # pin a mesh shape ((name, size), ...)
+    progress: Callable[[str], None] | None = None
+
+
+@dataclass
+class Candidate:
+    name: str
+    mesh: Mesh
+    asg: Assignment
+    time: float
+    memory: dict
+    cost: object = None
+
+
+@dataclass
+class Result:
+    plan: Plan
+    shardings: list                              # value id -> TensorSharding
+    graph: object
+    mesh: Mesh
+    candidates: list = field(default_factory=list)
+
+
+def program_sha(module) -> str:
+    return hashlib.sha256(I.print_module(module).encode()).hexdigest()
+
+
+def seeds(mesh: Mesh, ro, dc) -> dict[str, list]:
+    """Baselines as group choices: replicated, dp, megatron, dp-tp."""
+    names = [n for n, s in mesh.axes if s > 1]
+    from ..sharding import AxisRef
+    every = tuple(AxisRef(n) for n in names)
+    groups_of = lambda cs: {dc.group_of[c] for c in cs}  # noqa: E731
+    batch, model = groups_of(ro.batch_classes), groups_of(ro.model_classes) - groups_of(ro.batch_classes)
+    n = len(dc.groups)
+    out = {"replicated": [()] * n}
+    out["dp"] = [every if gi in batch else () for gi in range(n)]
+    out["megatron"] = [every if gi in model else () for gi in range(n)]
+    if len(names) == 2:
+        out["dp-tp"] = [(AxisRef(names[0]),) if gi in batch else (AxisRef(names[1]),) if gi in model else ()
+                        for gi in range(n)]
+    return out
+
+
+def plan_module(module, req: Request) -> Result:
+    if req.strategy not in STRATEGIES:
+        raise RhinoError(f"unknown strategy '{req.strategy}' (choose from {', '.join(STRATEGIES)})")
+    if req.level not in ("O2", "O3"):
+        raise RhinoError(f"unknown level '{req.level}' (choose O2 or O3)")
+    say = req.progress or (lambda s: None)
+    t0 = time.perf_counter()
+    sha = program_sha(module)
+    with module.context, I.ir.Location.unknown():
+        rules.populate(module)
+        t1 = time.perf_counter()
+        g = graph.build(module)
+    dc = dim_classes(g)
+    ro = roles(g, dc, req.batch_args)
+    t2 = time.perf_counter()
+    budget = req.cluster.memory_per_device
+    timer = Timer(req.cluster)
+    shapes = [req.mesh] if req.mesh else meshes(req.cluster.num_devices)
+    space = Space(g, dc)
+    cands: list[Candidate] = []
+    for axes in shapes:
+        mesh = Mesh("mesh", tuple(axes))
+        ev = Evaluator(space, mesh, timer)
+        base = []
+        for name, choice in seeds(mesh, ro, dc).items():
+            asg = Assignment(space, mesh, choice)
+            base.append(_candidate(name, mesh, asg, ev))
+            say(f"{_mesh_text(mesh)} {name}")
+        cands += base
+        if req.strategy == "auto":                     # search from the best seed that fits
+            start = min(base, key=lambda c: (c.memory["peak"] > budget, c.time))
+            a2 = start.asg.copy()
+            if ev.memory(a2)["peak"] > budget:
+                shrink_memory(ev, a2, budget)
+            descend(ev, a2, budget)
+            cands.append(_candidate(f"auto<{start.name}", mesh, a2, ev))
+    t3 = time.perf_counter()
+    if req.level == "O3" and req.strategy == "auto":
+        from .ilp import solve_ilp
+        best = _pick(cands, "auto", budget)
+        if best is not None:
+            ev = Evaluator(space, best.mesh, timer)
+            asg = solve_ilp(ev, best.asg, budget)
+            if asg is not None:
+                cands.append(_candidate("auto<ilp", best.mesh, asg, ev))
+    t4 = time.perf_counter()
+    best = _pick(cands, req.strategy, budget)
+    if best is None:
+        need = min(c.memory["peak"] for c in cands)
+        raise RhinoError(f"no plan fits {_gib(budget)} per device on {req.cluster.spec}: the smallest "
+                         f"plan found needs {_gib(need)} per device; use --memory {_gib_ceil(need)} or more "
+                         f"devices")
+    timings = {"parse_and_inline_s": None, "rules_s": t1 - t0, "coarsen_s": t2 - t1, "solve_s": (t3 - t2) + (t4 - t3),
+               "total_s": t4 - t0}
+    sh = best.asg.value_shardings()
+    return Result(_to_plan(best, sh, cands, g, sha, req, budget, timings), sh, g, best.mesh, cands)
+
+
+def _candidate(name, mesh, asg, ev) -> Candidate:
+    c = ev.total(asg)
+    return Candidate(name, mesh, asg, c.time, ev.memory(asg), c)
+
+
+def _pick(cands, strategy: str, budget: int) -> Candidate | None:
+    def ok(c):
+        if strategy == "auto":
+            return True
+        return c.name == strategy
+    fits = [c for c in cands if ok(c) and c.memory["peak"] <= budget]
+    return min(fits, key=lambda c: (c.time, c.memory["peak"])) if fits else None
+
+
+def _mesh_text(mesh: Mesh) -> str:
+    return "x".join(f"{n}={s}" for n, s in mesh.axes)
+
+
+def _gib(n: float) -> str:
+    return f"{n / 2**30:.2f}GiB"
+
+
+def _gib_ceil(n: float) -> str:
+    return f"{-(-n // 2**28) / 4:g}GiB"
+
+
+def _to_plan(best: Candidate, sh, cands, g, sha, req: Request, budget, timings) -> Plan:
+    c = best.cost
+    names = _value_names(g)
+    values = {names[v]: s.to_text() for v, s in enumerate(sh)
+              if v in names and g.shapes[v] and any(s.dims)}
+    base = []
+    for name in ("dp", "megatron", "dp-tp"):
+        bc = [x for x in cands if x.name == name]
+        fit = [x for x in bc if x.memory["peak"] <= budget]
+        pick = min(fit or bc, key=lambda x: x.time) if bc else None
+        if pick:
+            base.append({"name": name, "mesh": [list(a) for a in pick.mesh.axes], "step_time_s": pick.time,
+                         "compute_s": pick.cost.compute, "comm_s": pick.cost.comm,
+                         "memory_per_device_bytes": pick.memory["peak"], "fits": bool(fit)})
+    pred = Prediction(c.time, c.compute, c.comm, int(best.memory["peak"]),
+                      {k: int(v) for k, v in best.memory.items() if k != "peak_node"}, c.bytes_by_axis)
+    return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], best.name.split("<")[0],
+                req.level, pred, [sh[a].to_text() for a in g.args], values, [], base, timings, budget)
+
+
+def _value_names(g) -> dict[int, str]:
+    """value id -> 'op:result' (op index in walk order of @main)."""
+    ids = {v: i for i, v in enumerate(g.values)}
+    out = {}
+    for k, op in enumerate(I.walk_ops(g.func)):
+        for j, r in enumerate(op.results):
+            i = ids.get(r)
+            if i is not None:
+                out[i] = f"{k}:{j}"
+    return out
