@@ -194,7 +194,20 @@ def _to_plan(best: Candidate, sh, cands, g, sha, req: Request, budget, timings) 
     pred = Prediction(c.time, c.compute, c.comm, int(best.memory["peak"]),
                       {k: int(v) for k, v in best.memory.items() if k != "peak_node"}, c.bytes_by_axis)
     return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], best.name.split("<")[0],
-                req.level, pred, [sh[a].to_text() for a in g.args], values, [], base, timings, budget)
+                req.level, pred, [sh[a].to_text() for a in g.args], values, _groups(best), base, timings, budget)
+
+
+def _groups(best: Candidate, top: int = 12) -> list[dict]:
+    """The biggest decision groups: what they hold and which axes they got."""
+    sp = best.asg.space
+    g, dc = sp.g, sp.dc
+    out = []
+    for gi, cs in enumerate(dc.groups[:top]):
+        v, d = dc.members[cs[0]][0]
+        out.append({"group": gi, "layers": len(cs), "example": f"dim {d} of {g.dtypes[v]}{g.shapes[v]}",
+                    "bytes": int(sum(dc.nbytes[c] for c in cs)),
+                    "axes": [a.to_text().strip('"') for a in best.asg.choice[gi]]})
+    return out
 
 
 def _value_names(g) -> dict[int, str]:

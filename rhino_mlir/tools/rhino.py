@@ -17,12 +17,15 @@ import traceback
 from pathlib import Path
 
 from ..errors import RhinoError
+from . import calibrate, plan_cmd
 
 TARGETS = ("llvm-cpu", "cuda", "rocm", "vulkan-spirv")
 
 EPILOG = """\
 examples:
+  rhino plan model.mlir --cluster 2x8xH100    # choose shardings, report vs baselines
   rhino compile model.mlir -o art            # shardings from the IR's sdy annotations
+  rhino compile model.mlir --cluster 1x4xcpu -o art   # plan first, then compile
   rhino launch art -n 4 --inputs in.npz --outputs out.npz --check
   rhino run model.mlir -n 4 --check          # compile into a temp dir, then launch
   rhino launch art -n 4 --hostfile hosts     # several hosts (MPICH hostfile: host:slots)
@@ -38,7 +41,7 @@ def _compile_flags(p: argparse.ArgumentParser, need_out: bool) -> None:
                    help="artifact directory to write (replaced atomically)")
     p.add_argument("--target", default="llvm-cpu", metavar="|".join(TARGETS),
                    help="IREE target (default llvm-cpu: this host's CPU)")
-    p.add_argument("--plan", metavar="FILE", help="plan.json to apply (recorded in the artifact)")
+    plan_cmd.add_plan_flags(p)
     p.add_argument("--local", action="store_true",
                    help="the input is already a local per-device program (skip partitioning)")
     p.add_argument("--global-program", metavar="FILE",
@@ -78,6 +81,8 @@ def build_parser() -> argparse.ArgumentParser:
     la = sub.add_parser("launch", help="run an artifact directory on N MPI ranks")
     la.add_argument("artifact", metavar="DIR")
     _launch_flags(la, need_n=True)
+    plan_cmd.register(sub)
+    calibrate.register(sub)
     r = sub.add_parser("run", help="compile + launch in one step")
     _compile_flags(r, need_out=False)
     _launch_flags(r, need_n=False)
@@ -96,7 +101,10 @@ def cmd_compile(a) -> Path:
     if not src.is_file():
         raise RhinoError(f"input '{src}' does not exist")
     text = src.read_text()
-    plan = Path(a.plan).read_text() if a.plan else None
+    plan = None
+    if not a.local:
+        text, p = plan_cmd.plan_text(a, text, str(src))
+        plan = p.to_json() if p is not None else None
     out = a.output
     common = dict(target=a.target, extra_flags=a.iree_flag, mode=a.mode,
                   use_cache=not a.no_cache, debug=a.debug, filename=str(src))
@@ -153,6 +161,10 @@ def main(argv=None) -> int:
             return 0
         if a.cmd == "launch":
             return cmd_launch(a, a.artifact)
+        if a.cmd == "plan":
+            return plan_cmd.cmd_plan(a)
+        if a.cmd == "calibrate":
+            return calibrate.run(a)
         if a.cmd == "run":
             if a.output:
                 return cmd_launch(a, cmd_compile(a))
