@@ -142,8 +142,8 @@ def plan_module(module, req: Request) -> Result:
     best = _pick(cands, req.strategy, budget)
     if best is None:
         need = min(c.memory["peak"] for c in cands)
-        raise RhinoError(f"no plan fits {_gib(budget)} per device on {req.cluster.spec}: the smallest "
-                         f"plan found needs {_gib(need)} per device; use --memory {_gib_ceil(need)} or more "
+        raise RhinoError(f"no plan fits {_size(budget)} per device on {req.cluster.spec}: the smallest "
+                         f"plan found needs {_size(need)} per device; use --memory {_size_ceil(need)} or more "
                          f"devices")
     timings = {"parse_and_inline_s": None, "rules_s": t1 - t0, "coarsen_s": t2 - t1, "solve_s": (t3 - t2) + (t4 - t3),
                "total_s": t4 - t0}
@@ -169,12 +169,19 @@ def _mesh_text(mesh: Mesh) -> str:
     return "x".join(f"{n}={s}" for n, s in mesh.axes)
 
 
-def _gib(n: float) -> str:
-    return f"{n / 2**30:.2f}GiB"
+def _unit(n: float) -> tuple[str, int]:
+    return next(((u, k) for u, k in (("GiB", 2**30), ("MiB", 2**20), ("KiB", 2**10)) if n >= k), ("B", 1))
 
 
-def _gib_ceil(n: float) -> str:
-    return f"{-(-n // 2**28) / 4:g}GiB"
+def _size(n: float) -> str:
+    u, k = _unit(n)
+    return f"{n / k:.2f}{u}"
+
+
+def _size_ceil(n: float) -> str:
+    """A round size at or above n, for the --memory hint."""
+    u, k = _unit(n)
+    return f"{-(-n // (k / 10)) / 10:g}{u}"
 
 
 def _to_plan(best: Candidate, sh, cands, g, sha, req: Request, budget, timings) -> Plan:

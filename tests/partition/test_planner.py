@@ -1,0 +1,100 @@
+"""partition/planner.py: plans where the optimum is known by hand, budgets, and that
+every plan it emits partitions and runs with single-device numbers."""
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+from harness.xla_oracle import check_local
+from rhino_mlir import ir as I
+from rhino_mlir import zoo
+from rhino_mlir.cluster import parse_cluster
+from rhino_mlir.errors import RhinoError
+from rhino_mlir.frontend import lower
+from rhino_mlir.partition.apply import write_plan, write_result
+from rhino_mlir.partition.plan import Plan
+from rhino_mlir.partition.planner import Request, plan_module
+from rhino_mlir.passes import REGISTRY, PassContext
+
+
+def module_of(fn, *args):
+    text, _ = lower(fn, *args)
+    ctx = I.new_context()
+    m = I.parse_module(text, ctx)
+    REGISTRY["rhino-inline"]().apply(PassContext(ctx), m)
+    return m
+
+
+def plan(fn, args, spec="1x2xcpu-test", **kw):
+    return plan_module(module_of(fn, *args), Request(parse_cluster(spec), **kw))
+
+
+def mlp(x, w1, w2):
+    return jnp.tanh(x @ w1) @ w2
+
+
+def s(shape):
+    return jax.ShapeDtypeStruct(shape, jnp.float32)
+
+
+def test_big_weights_small_batch_is_megatron_column_then_row():
+    res = plan(mlp, (s((4, 1024)), s((1024, 4096)), s((4096, 1024))))
+    args = res.plan.args
+    assert args[1] == '#sdy.sharding<@mesh, [{}, {"x"}]>'      # w1 column-parallel
+    assert args[2] == '#sdy.sharding<@mesh, [{"x"}, {}]>'      # w2 row-parallel
+    assert res.plan.prediction.step_time_s <= min(b["step_time_s"] for b in res.plan.baselines)
+
+
+def test_batch_heavy_program_is_data_parallel():
+    res = plan(mlp, (s((4096, 64)), s((64, 64)), s((64, 64))))
+    assert res.plan.args[0] == '#sdy.sharding<@mesh, [{"x"}, {}]>'
+    assert res.plan.args[1] == '#sdy.sharding<@mesh, [{}, {}]>'
+
+
+def test_plan_respects_the_memory_budget_and_names_the_minimum():
+    args = (s((4096, 512)), s((512, 2048)), s((2048, 512)))     # data parallel is fastest
+    free = plan(mlp, args).plan
+    assert free.args[1] == '#sdy.sharding<@mesh, [{}, {}]>'     # weights replicated
+    budget = free.prediction.memory_per_device_bytes - 1
+    res = plan_module(module_of(mlp, *args), Request(parse_cluster("1x2xcpu-test").with_memory(budget)))
+    assert res.plan.prediction.memory_per_device_bytes <= budget
+    assert res.plan.prediction.step_time_s >= free.prediction.step_time_s
+    with pytest.raises(RhinoError, match=r"smallest plan found needs [\d.]+MiB per device; use --memory"):
+        plan_module(module_of(mlp, *args), Request(parse_cluster("1x2xcpu-test").with_memory(1024)))
+    again = plan(mlp, args).plan
+    assert again.args == free.args and again.prediction == free.prediction    # deterministic
+
+
+def test_baselines_are_reported():
+    res = plan(mlp, (s((64, 256)), s((256, 256)), s((256, 256))), "1x4xcpu-test")
+    names = {b["name"] for b in res.plan.baselines}
+    assert {"dp", "megatron", "dp-tp"} <= names
+
+
+def test_plan_json_round_trip_and_program_hash():
+    args = (s((64, 256)), s((256, 256)), s((256, 256)))
+    res = plan(mlp, args, "1x4xcpu-test")
+    back = Plan.from_json(res.plan.to_json())
+    assert back == res.plan
+    other = module_of(lambda x, w1, w2: mlp(x, w1, w2) * 2, *args)
+    with pytest.raises(RhinoError, match="plan was made for program sha256"):
+        write_plan(other, back)
+
+
+@pytest.mark.parametrize("strategy", ["auto", pytest.param("dp", marks=pytest.mark.slow),
+                                      pytest.param("megatron", marks=pytest.mark.slow), "dp-tp"])
+def test_every_emitted_plan_runs_with_single_device_numbers(strategy):
+    m = zoo.get("gpt-tiny", batch=8)
+    fn = "train_step_sgd"
+    args = [np.asarray(a) for a in jax.tree_util.tree_leaves(m.args(fn))]
+    text, _ = m.lower(fn)
+    ctx = I.new_context()
+    mod = I.parse_module(text, ctx)
+    pctx = PassContext(ctx)
+    REGISTRY["rhino-inline"]().apply(pctx, mod)
+    res = plan_module(mod, Request(parse_cluster("1x4xcpu-test"), strategy=strategy))
+    write_result(mod, res)
+    annotated = str(mod)
+    for p in ("rhino-propagate", "rhino-spmd-partition"):
+        REGISTRY[p]().apply(pctx, mod)
+    check_local(str(mod), annotated, args)
