@@ -153,7 +153,8 @@ def main() -> int:
     load = os.getloadavg()[0]
     times, cpu, err = time_runs(inp, out, a.repeat)
     res = {"suite": "partition", "command": shlex.join(command(inp, out)).replace(str(ROOT) + "/", ""),
-           "machine": report.machine(), "versions": report.versions(), "input": facts,
+           "machine": report.machine(), "revision": report.revision(),
+           "versions": report.versions(), "input": facts,
            "runs_s": [round(t, 2) for t in times], "cpu_s": [round(c, 2) for c in cpu],
            "load_avg_1min": round(load, 2), "error": err or None}
     res["input"].update(op_stats(inp))
@@ -191,7 +192,7 @@ def markdown(r: dict) -> str:
         "",
         f"    {r['command']}",
         "",
-        f"Machine: {r['machine']}.",
+        f"Machine: {r['machine']}; rhino at {r['revision']}.",
         "",
         report.table(["input ops", "input MB", "args (sharded)", "local ops", "collectives",
                       "collective MB/device", "wall s", "CPU s"],

@@ -11,6 +11,7 @@ import json
 import os
 import platform
 import re
+import subprocess
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -36,6 +37,15 @@ def machine() -> str:
         pass
     return (f"{os.cpu_count()}-core {cpu} CPU container{mem}, Linux {platform.release().split('-')[0]}, "
             f"Python {platform.python_version()}, {datetime.date.today().isoformat()}")
+
+
+def revision() -> str:
+    """The commit measured, '+ uncommitted changes' when the rhino_mlir tree differs from it."""
+    def git(*args):
+        return subprocess.run(["git", *args], cwd=ROOT, capture_output=True, text=True).stdout.strip()
+    head = git("rev-parse", "--short", "HEAD") or "unknown"
+    dirty = git("status", "--porcelain", "--untracked-files=no", "--", "rhino_mlir")
+    return head + (" + uncommitted changes to rhino_mlir/" if dirty else "")
 
 
 def versions() -> dict:

@@ -84,6 +84,31 @@ def collectives(local_text: str) -> dict:
     return {"collectives": dict(sorted(counts.items())), "bytes": total, "sdy_ops_left": left}
 
 
+def _main_shardings(text: str) -> dict:
+    """'arg i' / 'result i' -> closed sharding text, for @main's annotated values."""
+    from rhino_mlir import ir as I
+    from rhino_mlir.partition import annotations as A
+    ctx = I.new_context()
+    mod = I.parse_module(text, ctx)
+    out = {}
+    with ctx:
+        f = I.main_func(mod)
+        ft = I.ir.FunctionType(I.ir.TypeAttr(f.attributes["function_type"]).value)
+        for kind, get, n in (("arg", A.arg_sharding, len(ft.inputs)), ("result", A.result_sharding, len(ft.results))):
+            for i in range(n):
+                s = get(f, i)
+                if s is not None:
+                    out[f"{kind} {i}"] = s.closed().to_text()
+    return out
+
+
+def layout_changes(global_text: str, local_text: str) -> list[str]:
+    """Annotated arguments/results whose sharding the local program does not keep: a
+    partitioner that rewrites them solves a different problem (other input layout)."""
+    want, got = _main_shardings(global_text), _main_shardings(local_text)
+    return [f"{k}: {w} -> {got.get(k, 'none')}" for k, w in want.items() if got.get(k) != w]
+
+
 def partition_ours(text: str) -> str:
     from rhino_mlir import ir as I
     from rhino_mlir.passes import PassContext
@@ -141,7 +166,8 @@ def worker(cases: list[str], out: Path, check: bool) -> int:
                 emit({"case": case, "stage": f"{side}:result", "ok": False, "error": _first_line(e)})
                 continue
             rec = {"case": case, "stage": f"{side}:result", "ok": True,
-                   "seconds": round(time.perf_counter() - t0, 3), **collectives(local)}
+                   "seconds": round(time.perf_counter() - t0, 3), **collectives(local),
+                   "layout_changed": layout_changes(text, local)}
             emit({**rec, "stage": f"{side}:check"})
             if check:
                 try:
@@ -158,13 +184,16 @@ def worker(cases: list[str], out: Path, check: bool) -> int:
 
 # ----------------------------------------------------------------------------- parent
 
-def _abort_line(stderr: str) -> str:
+def _abort_line(stderr: str, rc: int | None = None) -> str:
+    import signal
     lines = [ln.strip() for ln in stderr.splitlines() if ln.strip()]
     for pat in ("Check failed", "LLVM ERROR", "Fatal Python error", "Segmentation fault", "Aborted"):
         hit = [ln for ln in lines if pat in ln]
         if hit:
             return re.sub(r"^.*?\] ", "", hit[0])[:300]
-    return lines[-1][:300] if lines else "worker died without a message"
+    if rc is not None and rc < 0:
+        return f"killed by {signal.Signals(-rc).name} (no message)"
+    return lines[-1][:300] if lines else f"worker died (exit {rc}) without a message"
 
 
 def run_all(cases: list[str], check: bool, work: Path) -> dict:
@@ -181,9 +210,9 @@ def run_all(cases: list[str], check: bool, work: Path) -> dict:
             cmd.append("--no-check")
         try:
             p = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=WORKER_TIMEOUT_S)
-            died, err = p.returncode != 0, p.stderr
-        except subprocess.TimeoutExpired as e:
-            died, err = True, f"timeout after {WORKER_TIMEOUT_S} s " + (e.stderr or b"").decode(errors="replace")
+            died, err, rc = p.returncode != 0, p.stderr, p.returncode
+        except subprocess.TimeoutExpired:
+            died, err, rc = True, f"timeout after {WORKER_TIMEOUT_S} s", None
         recs = [json.loads(ln) for ln in out.read_text().splitlines()] if out.exists() else []
         finished = {r["case"] for r in recs if r["stage"] == "done"}
         todo = [c for c in todo if c not in finished]
@@ -191,7 +220,7 @@ def run_all(cases: list[str], check: bool, work: Path) -> dict:
             stage = next((r["stage"] for r in reversed(recs) if r["case"] == todo[0]), "start")
             with open(out, "a") as f:
                 f.write(json.dumps({"case": todo[0], "stage": "crash", "at": stage,
-                                    "error": _abort_line(err)}) + "\n")
+                                    "error": _abort_line(err, rc)}) + "\n")
                 f.write(json.dumps({"case": todo[0], "stage": "done"}) + "\n")
             todo = todo[1:]
         elif died:
@@ -224,13 +253,21 @@ def _cell_status(s: dict | None) -> str:
         return "not run"
     if not s.get("ok"):
         return ("aborted: " if s.get("aborted") else "error: ") + s.get("error", "")[:90].replace("|", "/")
+    moved = " (changed annotated layout: " + "; ".join(s["layout_changed"])[:90] + ")" \
+        if s.get("layout_changed") else ""
     if "correct" not in s:
-        return "partitioned"
-    return "correct" if s["correct"] else "WRONG: " + s.get("check_error", "")[:80].replace("|", "/")
+        return "partitioned" + moved
+    return ("correct" if s["correct"] else "WRONG: " + s.get("check_error", "")[:80]).replace("|", "/") + moved
 
 
-def _mb(s: dict | None) -> str:
-    return f"{s['bytes'] / 1e6:.3f}" if s and s.get("ok") else "-"
+def _comparable(a: dict | None, b: dict | None) -> bool:
+    """Both sides produced a local program for the annotated layouts, not known wrong."""
+    return all(s and s.get("ok") and s.get("correct", True) and not s.get("layout_changed")
+               for s in (a, b))
+
+
+def _bytes(s: dict | None) -> str:
+    return f"{s['bytes']:.0f}" if s and s.get("ok") else "-"
 
 
 def markdown(data: dict) -> str:
@@ -238,10 +275,10 @@ def markdown(data: dict) -> str:
     for case, c in res.items():
         ours, sh = c.get("rhino"), c.get("shardy")
         ratio = "-"
-        if ours and sh and ours.get("ok") and sh.get("ok"):
+        if _comparable(ours, sh):
             ratio = "=" if ours["bytes"] == sh["bytes"] else (
                 f"{ours['bytes'] / sh['bytes']:.2f}" if sh["bytes"] else "inf")
-        rows.append([case, _cell_status(ours), _cell_status(sh), _mb(ours), _mb(sh), ratio])
+        rows.append([case, _cell_status(ours), _cell_status(sh), _bytes(ours), _bytes(sh), ratio])
     s = data["summary"]
     return "\n".join([
         "## Second opinion: Shardy's partitioner on the differential suite",
@@ -252,16 +289,22 @@ def markdown(data: dict) -> str:
         "each in a worker subprocess (Shardy aborts the process on some inputs). \"correct\": "
         "the local program on the mesh's XLA CPU devices equals the single-device result. "
         "Bytes: collective bytes per device on the wire (ring formulas, analysis/cost.py); "
-        "ratio = rhino / Shardy.",
+        "ratio = rhino / Shardy, only where both local programs are correct and keep the "
+        "annotated argument/result shardings (\"changed annotated layout\": the partitioner "
+        "rewrote an input or output sharding, i.e. solved a different problem; its numbers "
+        "are checked against its own layout).",
         "",
         f"Machine: {data['machine']}; jax/jaxlib {data['versions'].get('jaxlib', '?')}; "
+        f"rhino at {data['revision']}; "
         f"{data['seconds']:.0f} s in all.",
         "",
-        report.table(["case", "rhino", "Shardy", "rhino MB", "Shardy MB", "ratio"], rows),
+        report.table(["case", "rhino", "Shardy", "rhino bytes", "Shardy bytes", "ratio"], rows),
         "",
         f"Summary: {s['cases']} cases. rhino: {s['rhino_correct']} correct, {s['rhino_wrong']} wrong, "
         f"{s['rhino_failed']} failed. Shardy: {s['shardy_correct']} correct, {s['shardy_wrong']} wrong, "
-        f"{s['shardy_aborted']} aborted, {s['shardy_failed']} other errors. Where both ran: rhino moved "
+        f"{s['shardy_aborted']} aborted, {s['shardy_failed']} other errors. Annotated layouts rewritten: "
+        f"rhino {s['rhino_layout_changed']}, Shardy {s['shardy_layout_changed']}. "
+        f"Where both are correct on the annotated layouts: rhino moved "
         f"fewer bytes in {s['rhino_fewer']}, the same in {s['same']}, more in {s['rhino_more']}.",
     ])
 
@@ -269,8 +312,7 @@ def markdown(data: dict) -> str:
 def summary(res: dict) -> dict:
     def side(k, pred):
         return sum(1 for c in res.values() if c.get(k) and pred(c[k]))
-    both = [(c["rhino"], c["shardy"]) for c in res.values()
-            if c.get("rhino") and c.get("shardy") and c["rhino"].get("ok") and c["shardy"].get("ok")]
+    both = [(c["rhino"], c["shardy"]) for c in res.values() if _comparable(c.get("rhino"), c.get("shardy"))]
     return {"cases": len(res),
             "rhino_correct": side("rhino", lambda s: s.get("correct") is True),
             "rhino_wrong": side("rhino", lambda s: s.get("correct") is False),
@@ -279,6 +321,8 @@ def summary(res: dict) -> dict:
             "shardy_wrong": side("shardy", lambda s: s.get("correct") is False),
             "shardy_aborted": side("shardy", lambda s: s.get("aborted", False)),
             "shardy_failed": side("shardy", lambda s: not s.get("ok") and not s.get("aborted")),
+            "rhino_layout_changed": side("rhino", lambda s: bool(s.get("layout_changed"))),
+            "shardy_layout_changed": side("shardy", lambda s: bool(s.get("layout_changed"))),
             "rhino_fewer": sum(1 for a, b in both if a["bytes"] < b["bytes"]),
             "same": sum(1 for a, b in both if a["bytes"] == b["bytes"]),
             "rhino_more": sum(1 for a, b in both if a["bytes"] > b["bytes"])}
@@ -313,7 +357,8 @@ def main(argv=None) -> int:
     res = run_all(cases, not a.no_check, Path(a.work))
     data = {"suite": "second-opinion", "command": "benchmarks/shardy_second_opinion.py"
             + (f" --cases {a.cases}" if a.cases else "") + (" --no-check" if a.no_check else ""),
-            "machine": report.machine(), "versions": report.versions(), "shardy_pipeline": list(SHARDY),
+            "machine": report.machine(), "revision": report.revision(),
+            "versions": report.versions(), "shardy_pipeline": list(SHARDY),
             "seconds": time.perf_counter() - t0, "results": res, "summary": summary(res)}
     path = Path(a.json) if a.json else report.write_json("second_opinion", data)
     if a.json:
