@@ -1,9 +1,11 @@
 """`rhino demo`: a GPT-style model from the zoo, partitioned data x model on 4 CPU ranks.
 
     rhino demo [--model gpt-tiny] [--fn forward|train_step_sgd|train_step] [--repeat 5]
+    rhino demo --cluster 1x4xcpu [--strategy auto|dp|megatron|dp-tp]    # the planner decides
 
 The whole path in one command: lower the JAX function to StableHLO (frontend), annotate
-a 2x2 mesh (batch on "x", Megatron column/row-parallel weights on "y"), partition
+a 2x2 mesh (batch on "x", Megatron column/row-parallel weights on "y") or, with
+`--cluster`, let the planner choose the mesh and every sharding, partition
 (rhino-inline, rhino-propagate, rhino-spmd-partition), lower the collectives to `rhino`
 imports and IREE-compile one executable for all ranks, launch 4 ranks with mpiexec, and
 compare with the same JAX function run by XLA on one device. Progress goes to stderr,
@@ -37,6 +39,8 @@ MESH_AXES = (("x", 2), ("y", 2))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
+    from .plan_cmd import add_plan_flags        # --cluster --memory --level --strategy --batch-args
+    add_plan_flags(p, with_plan=False)
     p.add_argument("--model", default="gpt-tiny", help="zoo model (default gpt-tiny)")
     p.add_argument("--fn", default="forward", choices=("forward", "train_step_sgd", "train_step"),
                    help="which function of the model to run (default forward)")
@@ -51,6 +55,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
 class DemoResult:
     title: str
     mesh: str
+    plan: str | None
     args: list                     # (path, type, sharding) per @main argument
     outs: list                     # (path, type, sharding) per result
     stats: dict                    # rhino-spmd-partition's report
@@ -65,7 +70,18 @@ class DemoResult:
     errors: dict
     ok: bool
     check_line: str
+    n: int = 4
     timings: dict = field(default_factory=dict)
+
+
+def _plan_line(plan) -> str | None:
+    if plan is None:
+        return None
+    p = plan.prediction
+    return (f"cluster {plan.cluster}, {plan.level} {plan.strategy}: predicted step "
+            f"{p.step_time_s * 1e3:.3f} ms (compute {p.compute_s * 1e3:.3f}, communication "
+            f"{p.comm_s * 1e3:.3f}), {p.memory_per_device_bytes / 1024:.1f} KiB per device; "
+            f"search {plan.search.get('total_s', 0.0):.2f} s")
 
 
 class Steps:
@@ -106,7 +122,9 @@ def _data_spec(rank: int) -> tuple:
 
 def run_demo(model_name: str = "gpt-tiny", fn: str = "forward", batch: int = 4, repeat: int = 5,
              out: str | None = None, timeout: float = 120, use_cache: bool = True,
-             steps: Steps | None = None) -> DemoResult:
+             steps: Steps | None = None, plan_args=None) -> DemoResult:
+    """plan_args: a namespace with cluster/memory/level/strategy/batch_args (plan_cmd's
+    flags) to let the planner choose; None = the fixed 2x2 data x Megatron annotation."""
     steps = steps or Steps()
     with steps.step("import", "load jax, the partitioner and the launcher"):
         import jax
@@ -121,18 +139,29 @@ def run_demo(model_name: str = "gpt-tiny", fn: str = "forward", batch: int = 4, 
         from ..launch.launcher import launch
         from ..passes import PassContext
         from ..pipeline import run_pipeline_str
-        from ..sharding import Mesh
+        from ..sharding import Mesh, meshes_in
 
     model = zoo.get(model_name, batch=batch)
     cfg = model.cfg
     with steps.step("lower", f"lower {model_name} {fn} from JAX to StableHLO"):
         args = model.args(fn)                               # concrete numpy values
         text, info = lower(model.fns[fn], *args)
-    mesh = Mesh("mesh", MESH_AXES)
-    with steps.step("annotate", "annotate a 2x2 mesh: batch on x, Megatron on y"):
-        specs = [_data_spec(len(parse_tensor_type(t, p)[0])) if s == "data" else s
-                 for s, t, p in zip(_specs(model, fn, info.arg_paths), info.arg_types, info.arg_paths)]
-        annotated = annotate(text, mesh, specs)
+    plan = None
+    if plan_args is not None and getattr(plan_args, "cluster", None):
+        from .plan_cmd import plan_text
+        with steps.step("plan", f"plan for cluster {plan_args.cluster} ({plan_args.level}, "
+                                f"strategy {plan_args.strategy})"):
+            annotated, plan = plan_text(plan_args, text, f"{model_name}.{fn}", progress=False)
+        mesh = next(iter(meshes_in(annotated).values()))
+        mesh_line = (" x ".join(f"{n}={k}" for n, k in mesh.axes) + f", {mesh.size} devices, "
+                     f"chosen by the planner")
+    else:
+        mesh = Mesh("mesh", MESH_AXES)
+        mesh_line = "x=2 (data) x y=2 (model), 4 devices"
+        with steps.step("annotate", "annotate a 2x2 mesh: batch on x, Megatron on y"):
+            specs = [_data_spec(len(parse_tensor_type(t, p)[0])) if s == "data" else s
+                     for s, t, p in zip(_specs(model, fn, info.arg_paths), info.arg_types, info.arg_paths)]
+            annotated = annotate(text, mesh, specs)
     with steps.step("partition", "partition (rhino-inline, rhino-propagate, rhino-spmd-partition)"):
         ctx = rir.new_context()
         module = rir.parse_module(annotated, ctx, f"{model_name}.{fn}")
@@ -155,7 +184,7 @@ def run_demo(model_name: str = "gpt-tiny", fn: str = "forward", batch: int = 4, 
         # more ranks than cores: IREE's worker threads only add contention (3-4x slower
         # steps measured on 2 cores), so each rank runs its executable inline
         driver = "local-sync" if mesh.size > (os.cpu_count() or 1) else "local-task"
-        with steps.step("launch", f"launch 4 ranks with mpiexec ({repeat + 1} steps, {driver})"):
+        with steps.step("launch", f"launch {mesh.size} ranks with mpiexec ({repeat + 1} steps, {driver})"):
             res = launch(art_dir, mesh.size, inputs=str(inputs), timeout=timeout, repeat=repeat + 1,
                          env={"RHINO_IREE_DRIVER": os.environ.get("RHINO_IREE_DRIVER", driver)})
         with steps.step("reference", "single-device reference (JAX/XLA on one CPU device)"):
@@ -171,7 +200,7 @@ def run_demo(model_name: str = "gpt-tiny", fn: str = "forward", batch: int = 4, 
     brief = lambda vs, paths: [(p, f"{_dt(v['dtype'])}{list(v['shape'])}", v["sharding"])  # noqa: E731
                                for v, p in zip(vs, paths)]
     return DemoResult(
-        title=title, mesh="x=2 (data) x y=2 (model), 4 devices",
+        title=title, mesh=mesh_line, plan=_plan_line(plan), n=mesh.size,
         args=brief(m["inputs"], info.arg_paths), outs=brief(m["outputs"], info.result_paths),
         stats=pctx.stats.get("rhino-spmd-partition", {}), partition_s=part_s,
         compile_s=m["compile"]["seconds"], cache_hit=m["compile"]["cache_hit"],
@@ -234,6 +263,7 @@ def format_report(r: DemoResult, roles: tuple[str, ...] = ("params", "inputs")) 
     kb = st.get("bytes", 0) / 1024
     lines = [f"rhino demo: {r.title}", "",
              f"mesh         @mesh {r.mesh}",
+             *([f"plan         {r.plan}"] if r.plan else []),
              f"arguments    {len(r.args)}:", *_table(r.args, roles),
              f"results      {len(r.outs)}:", *_table(r.outs, ()),
              f"collectives  {st.get('collectives', 0)} inserted ("
@@ -243,7 +273,7 @@ def format_report(r: DemoResult, roles: tuple[str, ...] = ("params", "inputs")) 
     if gathered:
         lines.append(f"             {len(gathered)} operand(s) gathered first, e.g. {gathered[0]}")
     lines += [f"compile      partition {r.partition_s:.2f} s; IREE {r.target} {r.compile_s:.2f} s"
-              f"{' (cache hit)' if r.cache_hit else ''}, one executable for 4 ranks",
+              f"{' (cache hit)' if r.cache_hit else ''}, one executable for {r.n} ranks",
               f"step         {r.step_s * 1e3:.2f} ms, median of {max(1, len(r.steps) - 1)} after a "
               f"warm-up (IREE {r.driver}, {os.cpu_count()} cores); {r.calls_per_step:.0f} rhino "
               f"runtime calls per step on each rank",
@@ -259,7 +289,7 @@ def main(a) -> int:
     if a.model not in zoo.names():
         from ..errors import RhinoError
         raise RhinoError(f"unknown zoo model '{a.model}' (known: {', '.join(zoo.names())})")
-    r = run_demo(a.model, a.fn, a.batch, a.repeat, a.output, a.timeout, not a.no_cache)
+    r = run_demo(a.model, a.fn, a.batch, a.repeat, a.output, a.timeout, not a.no_cache, plan_args=a)
     roles = zoo.get(a.model).signature[a.fn]
     print(format_report(r, roles))
     return 0 if r.ok else 1

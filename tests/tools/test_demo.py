@@ -37,3 +37,12 @@ def test_demo_cold_cache_reports_and_matches(tmp_path, monkeypatch, capsys):
 @pytest.mark.slow
 def test_demo_train_step_sgd(capsys):
     assert rhino_main(["demo", "--fn", "train_step_sgd", "--repeat", "1"]) == 0, capsys.readouterr().out
+
+
+def test_demo_with_the_planner(capsys):
+    rc = rhino_main(["demo", "--cluster", "1x4xcpu", "--repeat", "1"])
+    out = capsys.readouterr().out
+    assert rc == 0, out
+    assert re.search(r"mesh +@mesh .*4 devices, chosen by the planner", out)
+    assert re.search(r"plan +cluster 1x4xcpu, O2 auto: predicted step [\d.]+ ms", out)
+    assert out.rstrip().endswith(": ok")
