@@ -87,6 +87,19 @@ class Liveness:
     def __len__(self) -> int:
         return len(self.keys)
 
+    @classmethod
+    def from_intervals(cls, shapes, elem_bytes, start, end, kinds=None, num_points=None) -> "Liveness":
+        """A Liveness built by hand (a planner's own graph): buffers in definition order."""
+        n = len(shapes)
+        kind = np.asarray(kinds if kinds is not None else [TEMP] * n, dtype=np.int8)
+        end = np.asarray(end, dtype=np.int64)
+        return cls(keys=[("buf", i) for i in range(n)], names=[f"%{i}" for i in range(n)],
+                   shapes=[tuple(s) for s in shapes], values=[None] * n,
+                   elem_bytes=np.asarray(elem_bytes, dtype=np.int64),
+                   start=np.asarray(start, dtype=np.int64), end=end, kind=kind,
+                   points=[""] * (num_points or int(end.max(initial=0)) + 1),
+                   results=[i for i in range(n) if kind[i] == OUT], num_args=int((kind == ARG).sum()))
+
     @property
     def global_bytes(self) -> np.ndarray:
         return np.array([int(np.prod(s)) for s in self.shapes], dtype=np.int64) * self.elem_bytes
@@ -141,8 +154,9 @@ class Liveness:
 # ----------------------------------------------------------------------------- the walk
 
 class _Walk:
-    def __init__(self, ops: list, fusion: bool):
+    def __init__(self, f, ops: list, fusion: bool):
         self.lv = Liveness()
+        self.asm = I.ir.AsmState(f)            # names in one pass (get_name() alone re-prints)
         self.index: dict = {}                  # ir.Value -> value index
         self.depth: list[int] = []             # loop nesting depth where each value is defined
         self.start: list[int] = []
@@ -174,7 +188,7 @@ class _Walk:
         lv, r = self.lv, self.refs[v]
         self.index[v] = len(lv.keys)
         lv.keys.append(key)
-        lv.names.append(I.value_name(v))
+        lv.names.append(v.get_name(self.asm))
         lv.shapes.append(r.shape)
         lv.values.append(v)
         self.ebytes.append(r.ebytes)
@@ -268,7 +282,7 @@ def _fusible(ops, fusion: bool) -> set:
     users: dict = {}
     for op in ops:
         fuses = fusion and _fuses(op)
-        for v in op.operands:
+        for v in set(op.operands):             # a user reading a value twice is one user
             users.setdefault(v, []).append(fuses)
     return {v for op in ops if op.name not in dataflow.LOOP_OPS for v in op.results
             if not users.get(v) or (op.name in FUSIBLE_PRODUCERS and all(users[v])
@@ -291,7 +305,7 @@ def liveness(module, fusion: bool = True) -> Liveness:
     its own buffer (an upper bound; what an unfused interpreter would hold)."""
     with module.context:
         f = I.main_func(module)
-        wk = _Walk(list(I.walk_ops(f)), fusion)
+        wk = _Walk(f, list(I.walk_ops(f)), fusion)
         block = f.regions[0].blocks[0]
         entry = wk.new_point("entry")
         for i, a in enumerate(block.arguments):

@@ -129,10 +129,10 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
         if r is None or len(r.operands) != len(s.operands) or len(r.results) != len(s.results):
             need, made = [rep(x) for x in s.operands], want      # runs replicated
         else:
-            k = (r, s.op.name, tuple(h.dims for h in have), tuple(t.dims for t in want))
+            r2, comb = restrict(s.op, r), combiner(s.op)
+            k = (r2, comb, tuple(h.dims for h in have), tuple(t.dims for t in want))
             if k not in cache:
-                r2 = restrict(s.op, r)
-                fsh = choose(r2, combiner(s.op), want, [Layout(h) for h in have],
+                fsh = choose(r2, comb, want, [Layout(h) for h in have],
                              [Tensor(x.shape, x.ebytes) for x in s.operands],
                              [Tensor(x.shape, x.ebytes) for x in s.results], mesh)
                 partial = bool(partial_axes(r2, fsh))
