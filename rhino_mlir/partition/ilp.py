@@ -22,7 +22,7 @@ from .solve import Assignment, options
 
 
 def solve_ilp(ev, start: Assignment, budget: float | None, time_limit: float = 30.0,
-              max_arity: int = 3) -> Assignment | None:
+              max_arity: int = 3, frozen: frozenset = frozenset()) -> Assignment | None:
     sp = ev.space
     opts = options(start.mesh)
     ng, no = len(start.choice), len(opts)
@@ -77,8 +77,10 @@ def solve_ilp(ev, start: Assignment, budget: float | None, time_limit: float = 3
     cons = [LinearConstraint(coo_matrix((a_vals, (a_rows, a_cols)), shape=(row, cols)).tocsr(), lo, hi)]
     if budget is not None:
         cons.append(LinearConstraint(np.array(mem_coef).reshape(1, -1), -np.inf, float(budget)))
-    # fix unused option columns of pinned-only groups to their start choice? no: free
-    res = milp(np.array(cost), constraints=cons, integrality=np.ones(cols), bounds=Bounds(0, 1),
+    lb, ub = np.zeros(cols), np.ones(cols)
+    for gi in frozen:                                    # pinned groups keep their axes
+        lb[gi * no + opts.index(start.choice[gi])] = 1.0
+    res = milp(np.array(cost), constraints=cons, integrality=np.ones(cols), bounds=Bounds(lb, ub),
                options={"time_limit": time_limit, "disp": False})
     if res.x is None:
         return None

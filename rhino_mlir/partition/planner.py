@@ -110,7 +110,14 @@ def plan_module(module, req: Request) -> Result:
     t2 = time.perf_counter()
     budget = req.cluster.memory_per_device
     timer = Timer(req.cluster)
-    shapes = [req.mesh] if req.mesh else meshes(req.cluster.num_devices)
+    ir_mesh, pins = pinned(module, g, dc)
+    if ir_mesh is not None and ir_mesh.size != req.cluster.num_devices:
+        raise RhinoError(f"the program's shardings use mesh @{ir_mesh.name} of {ir_mesh.size} devices but "
+                         f"cluster {req.cluster.spec} has {req.cluster.num_devices}; drop the annotations "
+                         f"or plan for {ir_mesh.size} devices")
+    frozen = frozenset(pins)
+    shapes = [req.mesh] if req.mesh else [ir_mesh.axes] if ir_mesh is not None and pins else \
+        meshes(req.cluster.num_devices)
     space = Space(g, dc)
     cands: list[Candidate] = []
     for axes in shapes:
@@ -118,6 +125,8 @@ def plan_module(module, req: Request) -> Result:
         ev = Evaluator(space, mesh, timer)
         base = []
         for name, choice in seeds(mesh, ro, dc).items():
+            for gi, axes in pins.items():
+                choice[gi] = axes
             asg = Assignment(space, mesh, choice)
             base.append(_candidate(name, mesh, asg, ev))
             say(f"{_mesh_text(mesh)} {name}")
@@ -126,8 +135,8 @@ def plan_module(module, req: Request) -> Result:
             start = min(base, key=lambda c: (c.memory["peak"] > budget, c.time))
             a2 = start.asg.copy()
             if ev.memory(a2)["peak"] > budget:
-                shrink_memory(ev, a2, budget)
-            descend(ev, a2, budget)
+                shrink_memory(ev, a2, budget, frozen=frozen)
+            descend(ev, a2, budget, frozen=frozen)
             cands.append(_candidate(f"auto<{start.name}", mesh, a2, ev))
     t3 = time.perf_counter()
     if req.level == "O3" and req.strategy == "auto":
@@ -135,7 +144,7 @@ def plan_module(module, req: Request) -> Result:
         best = _pick(cands, "auto", budget)
         if best is not None:
             ev = Evaluator(space, best.mesh, timer)
-            asg = solve_ilp(ev, best.asg, budget)
+            asg = solve_ilp(ev, best.asg, budget, frozen=frozen)
             if asg is not None:
                 cands.append(_candidate("auto<ilp", best.mesh, asg, ev))
     t4 = time.perf_counter()
@@ -149,6 +158,24 @@ def plan_module(module, req: Request) -> Result:
                "total_s": t4 - t0}
     sh = best.asg.value_shardings()
     return Result(_to_plan(best, sh, cands, g, sha, req, budget, timings), sh, g, best.mesh, cands)
+
+
+def pinned(module, g, dc) -> tuple[Mesh | None, dict[int, tuple]]:
+    """Shardings already on @main's arguments: fixed decisions for their dims' groups."""
+    from . import annotations as A
+    mesh = A.module_mesh(module, "rhino plan")
+    pins: dict[int, tuple] = {}
+    if mesh is None:
+        return None, pins
+    for i, a in enumerate(g.args):
+        s = A.arg_sharding(g.func, i)
+        if s is None:
+            continue
+        for d, axes in enumerate(s.dims):
+            c = dc.of.get((a, d))
+            if c is not None and (axes or any(not o for o in s.open_dims[d:d + 1]) or not s.open_dims):
+                pins.setdefault(dc.group_of[c], tuple(axes))
+    return mesh, pins
 
 
 def _candidate(name, mesh, asg, ev) -> Candidate:

@@ -66,14 +66,15 @@ class Assignment:
         return [self.key_sharding(k) for k in self.space.vkey]
 
 
-def descend(ev: Evaluator, asg: Assignment, budget: float | None, max_sweeps: int = 4) -> Assignment:
-    """Move one group at a time to its best option until no move improves."""
+def descend(ev: Evaluator, asg: Assignment, budget: float | None, max_sweeps: int = 4,
+            frozen: frozenset = frozenset()) -> Assignment:
+    """Move one group at a time (not the frozen ones) to its best option until no move improves."""
     opts = options(asg.mesh)
     mem = ev.memory(asg)["peak"]
     for _ in range(max_sweeps):
         improved = False
         for gi in range(len(asg.choice)):
-            if not ev.space.scope[gi]:
+            if not ev.space.scope[gi] or gi in frozen:
                 continue
             cur = asg.choice[gi]
             base = ev.scope_time(gi, asg)
@@ -100,7 +101,8 @@ def descend(ev: Evaluator, asg: Assignment, budget: float | None, max_sweeps: in
     return asg
 
 
-def shrink_memory(ev: Evaluator, asg: Assignment, budget: float, width: int = 24) -> Assignment:
+def shrink_memory(ev: Evaluator, asg: Assignment, budget: float, width: int = 24,
+                  frozen: frozenset = frozenset()) -> Assignment:
     """Greedy: while over budget, take the move with the best memory saved per time added."""
     opts = options(asg.mesh)
     mem = ev.memory(asg)["peak"]
@@ -109,6 +111,8 @@ def shrink_memory(ev: Evaluator, asg: Assignment, budget: float, width: int = 24
             break
         best = None
         for gi in range(min(width, len(asg.choice))):        # the biggest groups
+            if gi in frozen:
+                continue
             cur = asg.choice[gi]
             base = ev.scope_time(gi, asg)
             for o in opts:

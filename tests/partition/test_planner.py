@@ -98,3 +98,19 @@ def test_every_emitted_plan_runs_with_single_device_numbers(strategy):
     for p in ("rhino-propagate", "rhino-spmd-partition"):
         REGISTRY[p]().apply(pctx, mod)
     check_local(str(mod), annotated, args)
+
+
+def test_shardings_in_the_ir_are_fixed_constraints():
+    from rhino_mlir.frontend import annotate
+    from rhino_mlir.sharding import Mesh
+    text, _ = lower(mlp, s((4, 1024)), s((1024, 4096)), s((4096, 1024)))
+    # force data parallel on a program whose optimum is Megatron
+    text = annotate(text, Mesh("mesh", (("x", 2),)), ['[{"x"}, {}]', '[{}, {}]', '[{}, {}]'])
+    ctx = I.new_context()
+    m = I.parse_module(text, ctx)
+    REGISTRY["rhino-inline"]().apply(PassContext(ctx), m)
+    res = plan_module(m, Request(parse_cluster("1x2xcpu-test")))
+    assert res.plan.args[:3] == ['#sdy.sharding<@mesh, [{"x"}, {}]>', '#sdy.sharding<@mesh, [{}, {}]>',
+                                 '#sdy.sharding<@mesh, [{}, {}]>']
+    with pytest.raises(RhinoError, match="mesh @mesh of 2 devices but cluster 1x4xcpu-test has 4"):
+        plan_module(m, Request(parse_cluster("1x4xcpu-test")))
