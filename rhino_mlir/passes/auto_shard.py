@@ -3,7 +3,7 @@
 Runs the planner (partition/planner.py) on the global program and writes its plan
 as `sdy.mesh` + `sdy.sharding` annotations, so rhino-spmd-partition can follow. The
 plan itself (predictions, baselines) is left in the pass context's stats. Runs after
-rhino-inline; shardings already in the IR are not yet honoured as constraints.
+rhino-inline; shardings already on @main's arguments (and their mesh) are kept fixed.
 """
 from __future__ import annotations
 
