@@ -18,6 +18,8 @@ from .. import ir as I
 from .rules import OpRule
 
 _LINEAR = {"stablehlo.dot_general": "add", "stablehlo.convolution": "add"}
+# ops that consume weights: what makes a stateful argument a parameter (partition/roles.py)
+WEIGHT_CONSUMERS = frozenset(_LINEAR) | {"stablehlo.gather"}
 _BODY_COMBINERS = {"stablehlo.add": "add", "stablehlo.multiply": "mul",
                    "stablehlo.minimum": "min", "stablehlo.maximum": "max"}
 _RANDOM = frozenset({"stablehlo.rng_bit_generator", "stablehlo.rng"})

@@ -17,9 +17,8 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ..analysis.graph import Graph
+from ..analysis.local_rules import WEIGHT_CONSUMERS
 from .coarsen import DimClasses
-
-_HEAVY = ("stablehlo.dot_general", "stablehlo.convolution", "stablehlo.gather")
 
 
 @dataclass
@@ -39,7 +38,7 @@ def _reaches_heavy(g: Graph, v: int, depth: int = 6) -> bool:
         for x in frontier:
             for n in g.users[x]:
                 node = g.nodes[n]
-                if node.name in _HEAVY:
+                if node.name in WEIGHT_CONSUMERS:
                     return True
                 for r in node.results:
                     if r not in seen and len(g.shapes[r]) >= 1:
