@@ -94,3 +94,29 @@ func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}
     }
   return %0#1 : tensor<8xf32>
 }
+
+// -----
+
+// case: the branches' yields are tied to the results, so both branches run on local
+// shards of the captured value and the result keeps [{"x"}, {"y"}]; the index is a
+// replicated scalar.
+// CHECK-LABEL: func.func @main
+// CHECK-SAME: -> (tensor<4x4xf32> {rhino.global_type = tensor<8x16xf32>, sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {"y"}]>})
+// CHECK-NOT: stablehlo.all_
+// CHECK: "stablehlo.case"(%arg1) ({
+// CHECK: stablehlo.negate %arg0 : tensor<4x4xf32>
+// CHECK: }, {
+// CHECK: stablehlo.exponential %arg0 : tensor<4x4xf32>
+// CHECK: }) : (tensor<i32>) -> tensor<4x4xf32>
+// CHECK-NOT: stablehlo.all_
+sdy.mesh @mesh = <["x"=2, "y"=4]>
+func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}, {"y"}]>}, %p: tensor<i32>) -> tensor<8x16xf32> {
+  %0 = "stablehlo.case"(%p) ({
+    %1 = stablehlo.negate %arg0 : tensor<8x16xf32>
+    stablehlo.return %1 : tensor<8x16xf32>
+  }, {
+    %1 = stablehlo.exponential %arg0 : tensor<8x16xf32>
+    stablehlo.return %1 : tensor<8x16xf32>
+  }) : (tensor<i32>) -> tensor<8x16xf32>
+  return %0 : tensor<8x16xf32>
+}
