@@ -79,6 +79,7 @@ class Liveness:
     end: np.ndarray = None                            # (n,) last live point (inclusive)
     kind: np.ndarray = None                           # (n,) TEMP/ARG/OUT/CONST
     points: list[str] = field(default_factory=list)   # op name at each point
+    point_ops: list = field(default_factory=list)     # walk index of that op (None: entry)
     results: list[int] = field(default_factory=list)  # value index of each @main result
     aliases: dict[int, int] = field(default_factory=dict)   # result number -> donated argument
     num_args: int = 0
@@ -98,6 +99,7 @@ class Liveness:
                    elem_bytes=np.asarray(elem_bytes, dtype=np.int64),
                    start=np.asarray(start, dtype=np.int64), end=end, kind=kind,
                    points=[""] * (num_points or int(end.max(initial=0)) + 1),
+                   point_ops=[None] * (num_points or int(end.max(initial=0)) + 1),
                    results=[i for i in range(n) if kind[i] == OUT], num_args=int((kind == ARG).sum()))
 
     @property
@@ -173,8 +175,9 @@ class _Walk:
     def point(self) -> int:
         return len(self.lv.points)
 
-    def new_point(self, name: str) -> int:
+    def new_point(self, name: str, op=None) -> int:
         self.lv.points.append(name)
+        self.lv.point_ops.append(self.walk_index.get(op))
         return self.point - 1
 
     def ref(self, v, key) -> None:
@@ -231,24 +234,24 @@ class _Walk:
                 self.ref(v, ("op", w, r))
             self.site(op, self.point)          # priced at the op that absorbs it
             return
-        at = self.new_point(name)
+        at = self.new_point(name, op)
         for v in op.operands:
             self.use(v, at)
         if name in dataflow.BRANCH_OPS:
             for region in op.regions:
                 self.block(region.blocks[0])
-            at = self.new_point(name + ".exit")
+            at = self.new_point(name + ".exit", op)
         for r, v in enumerate(op.results):
             self.define(v, ("op", w, r), at, CONST if name == _S + "constant" else TEMP)
         self.site(op, at)
 
     def loop(self, op, w) -> None:
-        s = self.new_point(op.name)
+        s = self.new_point(op.name, op)
         for v in op.operands:
             self.use(v, s)
         body, cond = op.regions[1].blocks[0], op.regions[0].blocks[0]
         self.loops.append([])
-        begin = self.new_point(op.name + ".carry")
+        begin = self.new_point(op.name + ".carry", op)
         for i, a in enumerate(body.arguments):   # one buffer per carried value
             self.define(a, ("carry", w, i), begin)
         for a, b in zip(cond.arguments, body.arguments):
@@ -263,7 +266,7 @@ class _Walk:
             self.end[i] = max(self.end[i], last)
             if self.depth[i] < len(self.loops):  # still outside an enclosing loop
                 self.loops[self.depth[i]].append(i)
-        e = self.new_point(op.name + ".exit")
+        e = self.new_point(op.name + ".exit", op)
         for r, v in enumerate(op.results):
             self.define(v, ("op", w, r), e)
 
@@ -318,7 +321,7 @@ def liveness(module, fusion: bool = True) -> Liveness:
         for op in I.block_ops(block)[:-1]:
             wk.op(op)
         ret = I.block_ops(block)[-1]
-        last = wk.new_point(ret.name)
+        last = wk.new_point(ret.name, ret)
         for r, v in enumerate(ret.operands):
             if v not in wk.index:
                 raise RhinoError(f"memory: @main result {r} is not a tensor ({v.type})")

@@ -55,6 +55,7 @@ class MemoryReport:
     peak: int
     peak_point: int
     peak_op: str
+    peak_op_index: int | None     # walk index of that op in @main (plan.json's value naming)
 
     @property
     def xla_comparable(self) -> int:
@@ -210,7 +211,8 @@ def report(lv: Liveness, shardings: Shardings = None, mesh: Mesh | None = None,
         temporaries=int(temps[tt]), temp_point=tt, reshards=int(moved),
         xla_temporaries=outside_outputs(lv, w, extra),
         constants=int(w[lv.kind == CONST].sum()),
-        peak=int(total[t]), peak_point=t, peak_op=lv.points[t])
+        peak=int(total[t]), peak_point=t, peak_op=lv.points[t],
+        peak_op_index=lv.point_ops[t] if t < len(lv.point_ops) else None)
 
 
 def shardings_from_ir(module, lv: Liveness) -> tuple[dict, Mesh | None]:

@@ -8,7 +8,7 @@ import pytest
 
 from rhino_mlir import ir as I
 from rhino_mlir.analysis import memory as M
-from rhino_mlir.sharding import Mesh, TensorSharding, parse_sharding
+from rhino_mlir.sharding import Mesh, parse_sharding
 
 T = "tensor<16x16xf32>"
 KB = 1024
@@ -39,11 +39,13 @@ def test_chain_peak_is_two_live_temporaries():
     %1 = {dot('%0', '%0')}
     %2 = {dot('%1', '%1')}
     %z = stablehlo.constant dense<0.0> : tensor<f32>
-    %3 = stablehlo.reduce(%2 init: %z) applies stablehlo.add across dimensions = [0, 1] : ({T}, tensor<f32>) -> tensor<f32>
+    %3 = stablehlo.reduce(%2 init: %z) applies stablehlo.add across dimensions = [0, 1]
+           : ({T}, tensor<f32>) -> tensor<f32>
     return %3 : tensor<f32>""", results="tensor<f32>")
     r = M.memory_report(mod, reshard=False)
     assert (r.arguments, r.outputs, r.temporaries) == (KB, 4, 2 * KB)
     assert r.peak == 3 * KB and r.peak_op == "stablehlo.dot_general" and r.peak_point == 2
+    assert r.peak_op_index == 1                          # %1, the second op in walk order
     assert r.xla_comparable == KB + 4 + 2 * KB          # no result buffer to borrow: all temps count
 
 
