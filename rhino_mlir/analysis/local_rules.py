@@ -62,6 +62,24 @@ def combiner(op) -> str | None:
     return None
 
 
+def accumulator(op) -> str | None:
+    """How an op's results combine when its reduction-factor inputs are split into parts
+    that each run the whole op (micro-batches, partition/microbatch.py): the `combiner`,
+    or for a scatter whose body is add/mul/min/max into a splat of that identity (the
+    gradient of an embedding lookup), that kind: every part starts from the identity."""
+    kind = combiner(op)
+    if kind is not None or op.name != "stablehlo.scatter" or len(op.results) != 1:
+        return kind
+    kind = _reduce_body_kind(op)
+    if kind is None or str(I.elem_of(op.results[0].type)) == "i1":
+        return None
+    base = op.operands[0].owner
+    base = base.operation if hasattr(base, "operation") else base
+    init = I.splat_value(base.operands[0]) if getattr(base, "name", "") == "stablehlo.broadcast_in_dim" \
+        else I.splat_value(op.operands[0])
+    return kind if init is not None and init == identity(kind, I.elem_of(op.results[0].type)) else None
+
+
 def restrict(op, rule: OpRule) -> OpRule:
     """The rule with the factors we must not shard marked need_replication."""
     extra: set[int] = set()

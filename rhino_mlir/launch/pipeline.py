@@ -1,13 +1,8 @@
 """The pipeline controller: one stage's schedule as a task graph, over any transport.
 
 A pipelined program (passes/pipeline_split.py) is a set of stage functions and a table of
-boundary values. Each stage runs its tasks in schedule order:
-
-    gpipe      F(0) .. F(M-1), then B(0) .. B(M-1)                  (M in flight)
-    1f1b       min(S-1-s, M) warm-up forwards, then F(i+w)/B(i) alternating, then the
-               remaining backwards                                   (S-s in flight)
-    inference  F(0) .. F(M-1)
-then its `update`, once. A task gathers its inputs (a whole or micro-batch-sliced
+boundary values. Each stage runs its tasks in the order of partition/schedule.py (gpipe,
+1f1b, inference), then its `update`, once. A task gathers its inputs (a whole or micro-batch-sliced
 argument, a value stashed by an earlier task of this stage, one received from another
 stage, or an accumulated value), calls the function and routes every result: to the
 stashes and peers that consume it, into the accumulator of a value reduced over the
@@ -27,45 +22,13 @@ from typing import Callable
 import numpy as np
 
 from ..errors import RhinoError
+from ..partition.schedule import SCHEDULES, in_flight, schedule  # noqa: F401 (re-exported)
 
-SCHEDULES = ("gpipe", "1f1b", "inference")
 _COMBINE = {"add": np.add, "mul": np.multiply, "max": np.maximum, "min": np.minimum}
 
 
 class PipelineError(RhinoError):
     """A pipeline that cannot run as asked."""
-
-
-def schedule(kind: str, stage: int, stages: int, m: int, fns: set[str]) -> list[tuple[str, int | None]]:
-    """Tasks of one stage in execution order: (fn, micro-batch), ('update', None) last."""
-    if kind not in SCHEDULES:
-        raise PipelineError(f"unknown schedule '{kind}' (choose from {', '.join(SCHEDULES)})")
-    has_b = "bwd" in fns
-    if kind == "inference" and has_b:
-        raise PipelineError("schedule 'inference' runs no backward functions but the program has "
-                            "them; use gpipe or 1f1b")
-    out: list[tuple[str, int | None]] = []
-    if "fwd" in fns and not has_b:
-        out += [("fwd", i) for i in range(m)]
-    elif kind == "gpipe" or "fwd" not in fns:
-        out += [("fwd", i) for i in range(m)] if "fwd" in fns else []
-        out += [("bwd", i) for i in range(m)]
-    else:
-        warm = min(stages - 1 - stage, m)
-        out += [("fwd", i) for i in range(warm)]
-        for i in range(m - warm):
-            out += [("fwd", i + warm), ("bwd", i)]
-        out += [("bwd", i) for i in range(m - warm, m)]
-    if "update" in fns:
-        out.append(("update", None))
-    return out
-
-
-def in_flight(kind: str, stage: int, stages: int, m: int) -> int:
-    """Micro-batches whose forward activations a stage holds at most at once."""
-    if kind == "1f1b":
-        return min(stages - stage, m)
-    return m
 
 
 @dataclass

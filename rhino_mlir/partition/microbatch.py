@@ -27,7 +27,7 @@ from dataclasses import dataclass, field
 
 from .. import ir as I
 from ..analysis import dataflow, graph, rules
-from ..analysis.local_rules import combiner, iota_dimension, restrict
+from ..analysis.local_rules import accumulator, iota_dimension, restrict
 from ..errors import RhinoError
 from .coarsen import dim_classes
 from .roles import roles
@@ -75,17 +75,26 @@ def _where(op) -> str:
 
 def batch_seeds(module, batch_args: list[int] | None) -> dict[int, int]:
     """arg index -> batch dim: data arguments' dims in the batch class (roles.py)."""
-    g = graph.build(module)
-    dc = dim_classes(g)
-    ro = roles(g, dc, batch_args)
     if batch_args is not None:
         return {i: 0 for i in batch_args}
+    g = graph.build(module)
+    dc = dim_classes(g)
+    ro = roles(g, dc, None)
+    data, batch = set(ro.data), ro.batch_classes
+    if not ro.stateful:
+        # inference: the batch is the class that runs from an argument to an output
+        # through the most activation bytes (the weights' classes stop at their layer)
+        arg_cls = {dc.of[(a, d)] for a in g.args for d in range(len(g.shapes[a])) if (a, d) in dc.of}
+        out_cls = {dc.of[(v, d)] for v in g.outputs for d in range(len(g.shapes[v])) if (v, d) in dc.of}
+        cands = sorted(arg_cls & out_cls)
+        batch = {max(cands, key=lambda c: dc.nbytes[c])} if cands else set()
+        data = set(g.args)
     out = {}
     for i, a in enumerate(g.args):
-        if a not in ro.data:
+        if a not in data:
             continue
         for d in range(len(g.shapes[a])):
-            if dc.of.get((a, d)) in ro.batch_classes:
+            if dc.of.get((a, d)) in batch:
                 out[i] = d
                 break
     return out
@@ -166,7 +175,9 @@ class _Analysis:
         if len(factors) != 1:
             self.fail(op, "combines two different batch dimensions (an interaction across batch rows)")
         f = factors.pop()
-        if not r.shardable(f):
+        raw = rules.rule_of(op)
+        comb = accumulator(op) if f in raw.reduction else None
+        if not r.shardable(f) and comb is None:
             self.fail(op, f"must not split factor {r.names[f]} (the batch): it needs the whole batch")
         for oi, (v, dims) in enumerate(zip(vals, dims_of)):
             where = [d for d, fs in enumerate(dims) if f in fs]
@@ -186,8 +197,7 @@ class _Analysis:
                 self.want(v, d, op)
         res_dims = [next((d for d, fs in enumerate(dims) if f in fs), None) for dims in r.results]
         if all(d is None for d in res_dims):
-            if f in r.reduction:
-                comb = combiner(op)
+            if f in raw.reduction:
                 if comb is None:
                     self.fail(op, "reduces over the batch with a combiner that is not add/mul/min/max")
                 for v in op.results:

@@ -62,9 +62,10 @@ def _name(op) -> str:
     return f"{I.value_name(v) if v is not None else '%?'} ({op.name})"
 
 
-def op_stages(info: MicroInfo, producer: dict) -> list[int]:
+def op_stages(info: MicroInfo, producer: dict, given: dict | None = None) -> list[int]:
+    """Stage per op: `given` (op index -> stage) or rhino.stage, then the defaults above."""
     ops = info.ops
-    st = [_attr_stage(op) for op in ops]
+    st = [given.get(i) for i in range(len(ops))] if given is not None else [_attr_stage(op) for op in ops]
     for i, op in enumerate(ops):                        # first producer with a stage
         if st[i] is None:
             for v in op.operands:
@@ -84,11 +85,11 @@ def op_stages(info: MicroInfo, producer: dict) -> list[int]:
     return [0 if s is None else s for s in st]
 
 
-def assign(info: MicroInfo, stages: int = 0) -> Tasks:
+def assign(info: MicroInfo, stages: int = 0, given: dict | None = None) -> Tasks:
     """Stage and task of every op; `stages` = 0 means max(rhino.stage) + 1."""
     ops = info.ops
     producer = {v: i for i, op in enumerate(ops) for v in op.results}
-    st = op_stages(info, producer)
+    st = op_stages(info, producer, given)
     micro = [i for i, k in enumerate(info.kind) if k != "const"]
     n = stages or (max((st[i] for i in micro), default=0) + 1)
     for i in micro:
