@@ -10,7 +10,6 @@ planner solves one layer and reuses it.
 """
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass, field
 
 from .. import ir as I
@@ -30,7 +29,7 @@ class Node:
     flops: float = 0.0
     bytes: float = 0.0
     trips: int = 1
-    label: str = ""
+    label: int = 0
 
 
 @dataclass
@@ -44,7 +43,7 @@ class Graph:
     outputs: list[int] = field(default_factory=list)
     producer: list[int] = field(default_factory=list)  # node idx, -1 for block arguments
     users: list[list[int]] = field(default_factory=list)
-    labels: list[str] = field(default_factory=list)
+    labels: list[int] = field(default_factory=list)
     func: object = None                                # the @main func op
 
     def nbytes(self, v: int) -> int:
@@ -54,8 +53,9 @@ class Graph:
         return n
 
 
-def _h(*parts) -> str:
-    return hashlib.blake2b("|".join(map(str, parts)).encode(), digest_size=8).hexdigest()
+def _h(*parts) -> int:
+    """A structural hash; only compared within one run (never ordered, never stored)."""
+    return hash(parts)
 
 
 def _trip_count(op) -> int:
@@ -73,6 +73,7 @@ class _Builder:
     def __init__(self):
         self.g = Graph()
         self.ids: dict = {}
+        self.ebytes: dict[str, int] = {}
 
     def vid(self, v) -> int:
         i = self.ids.get(v)
@@ -80,9 +81,19 @@ class _Builder:
             i = self.ids[v] = len(self.g.values)
             self.g.values.append(v)
             t = v.type
-            self.g.shapes.append(I.shape_of(t) if I.is_tensor(t) else [])
-            self.g.ebytes.append(I.elem_bytes(I.elem_of(t)) if I.is_tensor(t) else 0)
-            self.g.dtypes.append(str(I.elem_of(t)) if I.is_tensor(t) else str(t))
+            if I.is_tensor(t):
+                rt = I.ir.RankedTensorType(t)
+                es = str(rt.element_type)
+                eb = self.ebytes.get(es)
+                if eb is None:
+                    eb = self.ebytes[es] = I.elem_bytes(rt.element_type)
+                self.g.shapes.append(list(rt.shape))
+                self.g.ebytes.append(eb)
+                self.g.dtypes.append(es)
+            else:
+                self.g.shapes.append([])
+                self.g.ebytes.append(0)
+                self.g.dtypes.append(str(t))
             self.g.producer.append(-1)
             self.g.users.append([])
         return i
@@ -104,7 +115,7 @@ class _Builder:
             if name in dataflow.CONTROL_OPS or name in dataflow.IDENTITY_OPS:
                 for t in dataflow.ties(op):
                     self.add(Node(0, name, "tie", [self.vid(t.a)], [self.vid(t.b)], trips=trips,
-                                  label=name))
+                                  label=_h(name)))
                 if name in dataflow.CONTROL_OPS:
                     inner = trips * (_trip_count(op) if name in dataflow.LOOP_OPS else 1)
                     for region in op.regions:
@@ -119,11 +130,12 @@ class _Builder:
             if ok:
                 node.rule = restrict(op, r)
                 node.comb = combiner(op)
-                node.label = _h(name, node.rule.to_text())
+                node.label = _h(name, rules.rule_text(op) or node.rule.to_text(), node.rule.need_replication)
             else:
-                node.label = _h(name, [str(v.type) for v in vals])
+                node.label = _h(name, tuple(str(v.type) for v in vals))
             node.flops = float(cost.op_flops(op))
-            node.bytes = float(cost.op_bytes(op))
+            node.bytes = float(sum(self.g.nbytes(v) for v in node.operands + node.results))  # = cost.op_bytes
+            node.label = _h(node.label, node.flops, node.bytes)
             self.add(node)
 
 
@@ -142,14 +154,14 @@ def build(module) -> Graph:
 
 def structural_labels(g: Graph, rounds: int = 3) -> list[str]:
     """Weisfeiler-Lehman labels: equal for the values of structurally identical layers."""
-    lab = [_h(g.dtypes[v], g.shapes[v]) for v in range(len(g.values))]
+    lab = [_h(g.dtypes[v], tuple(g.shapes[v])) for v in range(len(g.values))]
     for _ in range(rounds):
         new = []
         for v in range(len(g.values)):
             p = g.producer[v]
             up = (g.nodes[p].label, g.nodes[p].results.index(v), tuple(lab[u] for u in g.nodes[p].operands)) \
                 if p >= 0 else ("arg",)
-            down = sorted((g.nodes[n].label, g.nodes[n].operands.index(v)) for n in g.users[v])
+            down = tuple(sorted((g.nodes[n].label, g.nodes[n].operands.index(v)) for n in g.users[v]))
             new.append(_h(lab[v], up, down))
         lab = new
     return lab

@@ -140,6 +140,11 @@ _warned: set[str] = set()
 _cache: dict[str, OpRule] = {}
 
 
+def rule_text(op) -> str:
+    """The printed rule attribute of `op` ('' when it has none)."""
+    return str(op.attributes["sdy.sharding_rule"]) if "sdy.sharding_rule" in op.attributes else ""
+
+
 def rule_of(op) -> OpRule | None:
     """The op's rule, or None for data-flow ops and replicate-only ops (warned once).
 

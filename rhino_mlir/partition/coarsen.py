@@ -11,7 +11,6 @@ search solves one layer and reuses the decision for all of them.
 """
 from __future__ import annotations
 
-import hashlib
 from collections import defaultdict
 from dataclasses import dataclass, field
 
@@ -83,8 +82,7 @@ def dim_classes(g: Graph) -> DimClasses:
     nbytes = [sum(g.nbytes(v) for v, _ in m) for m in members]
     by_label: dict[str, list[int]] = defaultdict(list)
     for cid, m in enumerate(members):
-        key = hashlib.blake2b("|".join(sorted(f"{g.labels[v]}:{d}" for v, d in m)).encode(),
-                              digest_size=8).hexdigest()
+        key = hash(tuple(sorted((g.labels[v], d) for v, d in m)))
         by_label[key].append(cid)
     groups = sorted(by_label.values(), key=lambda cs: -sum(nbytes[c] for c in cs))
     group_of = [0] * len(members)

@@ -110,8 +110,8 @@ class Evaluator:
 
     # ------------------------------------------------------------------ time
     def type_cost(self, t: OpType, asg) -> Cost:
-        key = (t.node.label, t.node.kind, tuple(asg.key_sharding(k).dims for k in t.ops),
-               tuple(asg.key_sharding(k).dims for k in t.res))
+        key = (t.node.label, t.node.kind, tuple(self.space.keys[k][:2] for k in t.ops + t.res),
+               tuple(asg.key_sharding(k).dims for k in t.ops), tuple(asg.key_sharding(k).dims for k in t.res))
         c = self.cache.get(key)
         if c is None:
             n = t.node
