@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import RhinoError
-from . import calibrate, plan_cmd
+from . import calibrate, export_cmd, plan_cmd
 
 TARGETS = ("llvm-cpu", "cuda", "rocm", "vulkan-spirv")
 
@@ -83,6 +83,7 @@ def build_parser() -> argparse.ArgumentParser:
     _launch_flags(la, need_n=True)
     plan_cmd.register(sub)
     calibrate.register(sub)
+    export_cmd.register(sub)
     r = sub.add_parser("run", help="compile + launch in one step")
     _compile_flags(r, need_out=False)
     _launch_flags(r, need_n=False)
@@ -165,6 +166,8 @@ def main(argv=None) -> int:
             return plan_cmd.cmd_plan(a)
         if a.cmd == "calibrate":
             return calibrate.run(a)
+        if a.cmd == "export":
+            return export_cmd.run(a)
         if a.cmd == "run":
             if a.output:
                 return cmd_launch(a, cmd_compile(a))

@@ -5,7 +5,10 @@
     args = m.args("train_step", abstract=True)   # ShapeDtypeStructs: no memory needed
     text, info = m.lower("train_step")
 Every model has "forward", "train_step" (forward + backward + Adam) and
-"train_step_sgd"; each function's argument layout is in `Model.signature`.
+"train_step_sgd"; GPT and T5 also "generate" (greedy decoding in a while loop); each
+function's argument layout is in `Model.signature`. Families: GPT (gpt-tiny,
+gpt-125m ... gpt-175b), BERT, T5, GShard MoE, Wide-ResNet, ViT (a tiny config each,
+big ones lower from shapes only), plus mlp, cnn, moe and transformer-block.
 """
 from __future__ import annotations
 
@@ -15,7 +18,7 @@ from typing import Any, Callable
 
 import numpy as np
 
-from . import cnn, mlp, moe, transformer
+from . import bert, cnn, gpt, gshard, mlp, moe, t5, transformer, vit, wrn
 from .optim import adam_init
 from .params import Keys
 
@@ -27,9 +30,12 @@ class Model:
     fns: dict[str, Callable]
     _init: Callable[[Keys], Any]
     _batch: Callable[[int], Any]
+    _inputs: Callable[[int], Any] | None = None      # default: the batch's first item
     # per function: which example values it takes, in order
     signature: dict[str, tuple[str, ...]] = dataclasses.field(default_factory=lambda: {
         "forward": ("params", "inputs"),
+        "generate": ("params", "inputs"),
+        "encode": ("params", "inputs"),
         "loss": ("params", "batch"),
         "train_step_sgd": ("params", "batch"),
         "train_step": ("params", "opt_state", "batch")})
@@ -41,6 +47,9 @@ class Model:
     def batch(self, seed: int = 0):
         return self._batch(seed)
 
+    def inputs(self, seed: int = 0):
+        return self._inputs(seed) if self._inputs else self._batch(seed)[0]
+
     def args(self, fn: str = "forward", seed: int = 0, abstract: bool = False) -> tuple:
         """Example arguments of `fn`; abstract=True gives jax.ShapeDtypeStructs."""
         import jax
@@ -49,7 +58,7 @@ class Model:
         make = {"params": lambda: self._init(Keys(seed, abstract)),
                 "opt_state": lambda: adam_init(self._init(Keys(seed, abstract))),
                 "batch": lambda: self._batch(seed),
-                "inputs": lambda: self._batch(seed)[0]}
+                "inputs": lambda: self.inputs(seed)}
         if abstract:  # shapes only, traced: never allocates the parameters
             return tuple(jax.eval_shape(lambda: tuple(make[k]() for k in self.signature[fn])))
         # concrete: numpy throughout (eager jax would compile once per shape)
@@ -57,6 +66,12 @@ class Model:
                     lambda s: np.zeros(s.shape, s.dtype), jax.eval_shape(make[k]))
                 for k in self.signature[fn]]
         return tuple(jax.tree_util.tree_map(np.asarray, vals))
+
+    def n_params(self) -> int:
+        """Number of parameters, from shapes alone."""
+        import jax
+        shapes = jax.eval_shape(lambda: self._init(Keys(0, True)))
+        return int(sum(np.prod(s.shape) for s in jax.tree_util.tree_leaves(shapes)))
 
     def lower(self, fn: str = "forward", abstract: bool = True):
         from ..frontend import lower
@@ -70,13 +85,13 @@ def _mlp(**kw) -> Model:
                  lambda k: mlp.init(cfg, k), lambda s: mlp.batch(cfg, s))
 
 
-def _gpt(name, base):
+def _family(module, name: str, base):
+    """A model of a family module (Config, CONFIGS, init, make -> fns, batch[, inputs])."""
     def make(**kw) -> Model:
         cfg = dataclasses.replace(base, **kw)
-        fwd, loss, adam_step, sgd_step = transformer.make(cfg)
-        return Model(name, cfg, {"forward": fwd, "loss": loss, "train_step_sgd": sgd_step,
-                                 "train_step": adam_step},
-                     lambda k: transformer.init(cfg, k), lambda s: transformer.batch(cfg, s))
+        inputs = getattr(module, "inputs", None)
+        return Model(name, cfg, module.make(cfg), lambda k: module.init(cfg, k),
+                     lambda s: module.batch(cfg, s), (lambda s: inputs(cfg, s)) if inputs else None)
     return make
 
 
@@ -113,15 +128,21 @@ def _moe(**kw) -> Model:
 _REGISTRY: dict[str, Callable[..., Model]] = {
     "mlp": _mlp,
     "transformer-block": _block,
-    "gpt-tiny": _gpt("gpt-tiny", transformer.Config()),
-    "gpt2-small": _gpt("gpt2-small", transformer.GPT2_SMALL),
     "cnn": _cnn,
     "moe": _moe,
 }
+for _mod in (gpt, bert, t5, gshard, wrn, vit):
+    for _name, _cfg in _mod.CONFIGS.items():
+        _REGISTRY[_name] = _family(_mod, _name, _cfg)
 
 
 def names() -> list[str]:
     return sorted(_REGISTRY)
+
+
+# one small config per family: seconds to lower, plan and run on 4 CPU devices
+SMALL = ("mlp", "transformer-block", "cnn", "moe", "gpt-tiny", "bert-tiny", "t5-tiny",
+         "gshard-moe-tiny", "wrn-tiny", "vit-tiny")
 
 
 def get(name: str, **overrides) -> Model:

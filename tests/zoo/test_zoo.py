@@ -7,7 +7,7 @@ from harness.signature import signature
 from harness.xla_oracle import assert_close, run_global
 from rhino_mlir import zoo
 
-SMALL = [n for n in zoo.names() if n != "gpt2-small"]
+SMALL = list(zoo.SMALL)
 
 
 def test_registry():
