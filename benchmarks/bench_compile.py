@@ -89,6 +89,7 @@ def main() -> int:
     ap.add_argument("--no-doc", action="store_true", help="do not rewrite docs/benchmarks.md")
     a = ap.parse_args()
     rows = []
+    load = round(os.getloadavg()[0], 1)
     with tempfile.TemporaryDirectory(prefix="rhino-bench-compile-") as tmp:
         os.environ["RHINO_CACHE"] = str(Path(tmp) / "cache")     # empty: the first compile is cold
         for name in a.programs.split(","):
@@ -100,7 +101,7 @@ def main() -> int:
     result = {"suite": "compile", "command": " ".join(["python", "benchmarks/bench_compile.py"]
                                                       + sys.argv[1:]),
               "machine": report.machine(), "versions": report.versions(), "target": "llvm-cpu",
-              "mesh": "2x2", "rows": rows}
+              "mesh": "2x2", "load_avg_1m": load, "rows": rows}
     report.write_json("compile", result)
     if not a.no_doc:
         report.write_section("compile", doc(result))
@@ -109,6 +110,12 @@ def main() -> int:
 
 
 def doc(res: dict) -> str:
+    rs = res["rows"]
+    cold = sum(r["cold"]["artifact_s"] for r in rs)
+    iree_share = 100 * sum(r["cold"]["iree_s"] for r in rs) / cold
+    part_share = 100 * sum(r["partition_s"] for r in rs) / (cold + sum(r["partition_s"] for r in rs))
+    slope = 1e3 * sum(r["cold"]["iree_s"] for r in rs) / max(1, sum(r["global_ops"] for r in rs))
+    warm = [r["warm"]["artifact_s"] for r in rs]
     rows = [[f"{r['model']} {r['fn']}", r["global_ops"], r["collectives"], r["lower_s"],
              r["partition_s"], r["cold"]["lower_collectives_s"], f"**{r['cold']['iree_s']}**",
              f"{r['warm']['iree_s']:.3f}", r["cold"]["artifact_s"], r["warm"]["artifact_s"],
@@ -120,11 +127,17 @@ annotated on a 2x2 mesh (batch on x; Megatron, or the experts, on y), partitione
 collectives lowered to `rhino` imports, IREE-compiled for llvm-cpu (host CPU) into an
 artifact directory; then the same artifact again, which finds the executable in the
 compile cache (key: program text, target, flags, IREE version). One executable serves
-all 4 ranks. Seconds, one run. Machine: {res['machine']}.
+all 4 ranks. Seconds, one run. Machine: {res['machine']}; load average
+{res['load_avg_1m']} when the run started.
 
 {report.table(["program", "ops", "collectives", "lower s", "partition s",
                "lower-collectives s", "IREE cold s", "IREE cache hit s", "artifact cold s",
                "artifact warm s", "vmfb KiB"], rows)}
+
+- IREE is {iree_share:.0f} % of the cold artifact time over all programs; partitioning
+  {part_share:.0f} %; IREE took {slope:.0f} ms per StableHLO op on average.
+- A cache hit makes the whole artifact in at most {max(warm):.2f} s (the key is computed
+  from the lowered local program, so a changed plan or flag misses).
 
 "artifact" is the whole `compile_local` call (lowering, IREE or the cache, checksums,
 manifest, atomic rename). JSON: `benchmarks/results/compile.json`."""

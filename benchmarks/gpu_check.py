@@ -21,7 +21,8 @@ it also compiles the single-device program for cuda, and once for a generic x86-
              by a loopback communicator, so the time is its compute + import overhead);
   xla        the same JAX function by XLA (jax on the GPU), default precision (TF32
              matmuls for f32) and "highest", time and error vs the reference.
-One JSON document goes to stdout (and $OUT/gpu_check.json when $OUT is set).
+One JSON document goes to stdout (and $OUT/gpu_check.json when $OUT is set);
+`gpu_check.py doc FILE.json` (here) turns it into the `bench:gpu` section of docs/benchmarks.md.
 """
 from __future__ import annotations
 
@@ -297,6 +298,40 @@ def run(a) -> int:
     return 0 if doc["ok"] else 1
 
 
+def doc(a) -> int:
+    """Write the `bench:gpu` section of docs/benchmarks.md from a run's JSON."""
+    sys.path.insert(0, str(ROOT / "benchmarks"))
+    import report
+    d = json.loads(Path(a.json).read_text())
+    g = lambda c, k, f: c.get(k, {}).get(f, c.get(k, {}).get("error", "-"))  # noqa: E731
+    rows = [[case, g(c, "check", "ok"), f"{g(c, 'check', 'max_error'):.2g}" if "max_error" in
+             c.get("check", {}) else g(c, "check", "max_error"), g(c, "check", "step_ms"),
+             g(c, "iree_1dev", "call_to_host_ms"), g(c, "rank_exe", "call_to_host_ms"),
+             g(c, "xla", "highest_ms"), g(c, "xla", "default_ms"),
+             c.get("iree_over_xla_highest", "-"), c.get("iree_over_xla_default", "-")]
+            for case, c in d["cases"].items()]
+    body = f"""## On a GPU: 2 ranks sharing one GPU, import collectives; IREE vs XLA
+
+Prepared here with `.venv/bin/python benchmarks/gpu_check.py prepare` (zoo transformer
+block {d['config']} as BATCHxSEQxD_MODELxHEADS, Megatron over 2 devices, cross-compiled for
+`{d['target']}`{' (sm_80 PTX)' if d['target'] == 'cuda' else ''} by IREE {d['prepared_with_iree']}); run there with `bash benchmarks/gpu_check.sh`
+(carried wheels: iree-base-runtime {d['iree_runtime']}, mpich, mpi4py; Python {d['python']}).
+GPU: {d['gpu']}. Median of {d['reps']} calls. "check": `rhino launch` on 2 MPI ranks sharing
+the GPU, collectives through the `rhino` import module (host round trips), outputs vs the
+single-device f32 result computed on the CPU; "IREE 1 dev": the unpartitioned program by
+IREE on the GPU (call + copy of the result to the host); "rank exe": one rank's
+executable alone (collectives answered locally); XLA: the same JAX function by jax on the
+GPU, f32 at "highest" precision and at its default (TF32 matmuls).
+
+{report.table(["dtype", "check ok", "max err", "2-rank step ms", "IREE 1 dev ms", "rank exe ms",
+               "XLA highest ms", "XLA default ms", "IREE / XLA highest", "IREE / XLA default"], rows)}
+
+Whole run {d['wall_s']} s. IREE's native NCCL channels (collectives on the GPU without host
+round trips) cannot be reached from the Python runtime yet (FACTS.md): future work."""
+    report.write_section("gpu", body)
+    return 0
+
+
 def main() -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     sub = ap.add_subparsers(dest="cmd", required=True)
@@ -308,8 +343,10 @@ def main() -> int:
     r.add_argument("dir", nargs="?", default="build/gpu_check")
     r.add_argument("--reps", type=int, default=20)
     r.add_argument("--cases", default="f32,f16")
+    dp = sub.add_parser("doc", help="write the bench:gpu section of docs/benchmarks.md from a run's JSON")
+    dp.add_argument("json")
     a = ap.parse_args()
-    return prepare(a) if a.cmd == "prepare" else run(a)
+    return {"prepare": prepare, "run": run, "doc": doc}[a.cmd](a)
 
 
 if __name__ == "__main__":
