@@ -121,7 +121,7 @@ def ring_bytes(kind: str, nbytes: int, n: int) -> float:
     return factor * (n - 1) * nbytes / n
 
 
-def _group_size(op) -> int:
+def group_size(op) -> int:
     """Devices per replica group; an empty group list means every device."""
     shape = I.shape_of(op.attributes["replica_groups"].type)
     if len(shape) == 2 and shape[0] * shape[1] > 0:
@@ -143,7 +143,7 @@ def collective_bytes(op) -> float:
     if kind == "collective_permute":
         return ring_bytes(kind, sum(I.nbytes(t) for t in _tensors(op.operands)), 1)
     side = op.results if kind == "all_gather" else op.operands
-    return ring_bytes(kind, sum(I.nbytes(t) for t in _tensors(side)), _group_size(op))
+    return ring_bytes(kind, sum(I.nbytes(t) for t in _tensors(side)), group_size(op))
 
 
 # ---------------------------------------------------------------- time model

@@ -18,6 +18,13 @@ def _count_attr(n: float):
     return I.ir.FloatAttr.get(I.ir.F64Type.get(), float(n))
 
 
+def _dtype(op) -> str:
+    for v in list(op.results) + list(op.operands):
+        if I.is_tensor(v.type):
+            return str(I.elem_of(v.type))
+    return "f32"
+
+
 @register
 @dataclass(frozen=True)
 class AnnotateCost(ModulePass):
@@ -29,13 +36,20 @@ class AnnotateCost(ModulePass):
     wire by the ring formulas the partitioner prices with. Terminators and the
     combiner bodies of reduce/sort/scatter are skipped (their parent's formula
     covers them); while/case count only their own operands and results and their
-    bodies are annotated op by op. Runs anywhere,
-    usually after rhino-inline (one flat @main) or after rhino-spmd-partition (local
-    sizes).
+    bodies are annotated op by op. With `device=NAME` (H100, A100, cpu-test, ...) each
+    op also gets `rhino.time_s`, its roofline time on that device (collectives: their
+    alpha-beta time on the device's intra-node link). Runs anywhere, usually after
+    rhino-inline (one flat @main) or after rhino-spmd-partition (local sizes).
     """
     name: ClassVar[str] = "rhino-annotate-cost"
+    device: str = ""
 
     def apply(self, pctx: PassContext, module) -> None:
+        profile = link = None
+        if self.device:
+            from ..cluster import parse_cluster
+            cl = parse_cluster(f"1x1x{self.device}")
+            profile, link = cl.profile(0), cl.intra_link(cl.groups[0])
         total_flops = 0
         for f in I.funcs(module):
             for op in cost.costed_ops(f.operation):
@@ -47,4 +61,8 @@ class AnnotateCost(ModulePass):
                 if comm:
                     op.attributes["rhino.comm_bytes"] = I.ir.FloatAttr.get(
                         I.ir.F64Type.get(), comm)
+                if profile is not None:
+                    t = cost.wire_time(op.name, comm, cost.group_size(op), link) if comm else \
+                        cost.compute_time(flops, cost.op_bytes(op), _dtype(op), profile)
+                    op.attributes["rhino.time_s"] = I.ir.FloatAttr.get(I.ir.F64Type.get(), t)
         pctx.remark(f"{self.name}: {total_flops} flops in total")
