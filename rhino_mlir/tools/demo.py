@@ -153,11 +153,11 @@ def run_demo(model_name: str = "gpt-tiny", fn: str = "forward", batch: int = 4, 
                                 f"strategy {plan_args.strategy})"):
             annotated, plan = plan_text(plan_args, text, f"{model_name}.{fn}", progress=False)
         mesh = next(iter(meshes_in(annotated).values()))
-        mesh_line = (" x ".join(f"{n}={k}" for n, k in mesh.axes) + f", {mesh.size} devices, "
+        mesh_line = (" × ".join(f"{n}={k}" for n, k in mesh.axes) + f", {mesh.size} devices, "
                      f"chosen by the planner")
     else:
         mesh = Mesh("mesh", MESH_AXES)
-        mesh_line = "x=2 (data) x y=2 (model), 4 devices"
+        mesh_line = "x=2 (data) × y=2 (model), 4 devices"
         with steps.step("annotate", "annotate a 2x2 mesh: batch on x, Megatron on y"):
             specs = [_data_spec(len(parse_tensor_type(t, p)[0])) if s == "data" else s
                      for s, t, p in zip(_specs(model, fn, info.arg_paths), info.arg_types, info.arg_paths)]
