@@ -26,7 +26,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from .. import ir as I
-from ..analysis import dataflow, graph, rules
+from ..analysis import cost, dataflow, graph, rules
 from ..analysis.local_rules import accumulator, iota_dimension, restrict
 from ..errors import RhinoError
 from .coarsen import dim_classes
@@ -73,31 +73,53 @@ def _where(op) -> str:
     return f"{I.value_name(v) if v is not None else '%?'} ({op.name})"
 
 
-def batch_seeds(module, batch_args: list[int] | None) -> dict[int, int]:
-    """arg index -> batch dim: data arguments' dims in the batch class (roles.py)."""
+def batch_candidates(module, batch_args: list[int] | None) -> list[dict[int, int]]:
+    """Seed sets (arg index -> batch dim) to try, most likely first.
+
+    `batch_args`: their dim 0. Else (1) the batch class of roles.py (data arguments of a
+    training step); (2) for inference, the classes that run from an argument to an output
+    and whose rows never meet (no attention over them, no reduction), most bytes first."""
     if batch_args is not None:
-        return {i: 0 for i in batch_args}
+        return [{i: 0 for i in batch_args}]
     g = graph.build(module)
     dc = dim_classes(g)
     ro = roles(g, dc, None)
-    data, batch = set(ro.data), ro.batch_classes
-    if not ro.stateful:
-        # inference: the batch is the class that runs from an argument to an output
-        # through the most activation bytes (the weights' classes stop at their layer)
-        arg_cls = {dc.of[(a, d)] for a in g.args for d in range(len(g.shapes[a])) if (a, d) in dc.of}
-        out_cls = {dc.of[(v, d)] for v in g.outputs for d in range(len(g.shapes[v])) if (v, d) in dc.of}
-        cands = sorted(arg_cls & out_cls)
-        batch = {max(cands, key=lambda c: dc.nbytes[c])} if cands else set()
-        data = set(g.args)
-    out = {}
-    for i, a in enumerate(g.args):
-        if a not in data:
+
+    def seeds(data, batch) -> dict[int, int]:
+        out = {}
+        for i, a in enumerate(g.args):
+            if a in data:
+                d = next((d for d in range(len(g.shapes[a])) if dc.of.get((a, d)) in batch), None)
+                if d is not None:
+                    out[i] = d
+        return out
+    found = [seeds(set(ro.data), ro.batch_classes)]
+    arg_cls = {dc.of[(a, d)] for a in g.args for d in range(len(g.shapes[a])) if (a, d) in dc.of}
+    out_cls = {dc.of[(v, d)] for v in g.outputs for d in range(len(g.shapes[v])) if (v, d) in dc.of}
+    for c in sorted(arg_cls & out_cls, key=lambda c: -dc.nbytes[c]):
+        if _independent(g, dc, c):
+            found.append(seeds(set(g.args), {c}))
+    uniq = []
+    for x in found:
+        if x and x not in uniq:
+            uniq.append(x)
+    return uniq
+
+
+def _independent(g, dc, c: int) -> bool:
+    """Whether rows along class `c` never meet: no value holds two of its dims (attention
+    over the sequence) and no op reduces over it (a contraction, a sum)."""
+    for v in range(len(g.values)):
+        if sum(1 for d in range(len(g.shapes[v])) if dc.of.get((v, d)) == c) > 1:
+            return False
+    for n in g.nodes:
+        if n.kind != "rule" or not n.rule.reduction:
             continue
-        for d in range(len(g.shapes[a])):
-            if dc.of.get((a, d)) in batch:
-                out[i] = d
-                break
-    return out
+        for v, dims in zip(n.operands, n.rule.operands):
+            for d, fs in enumerate(dims):
+                if any(f in n.rule.reduction for f in fs) and dc.of.get((v, d)) == c:
+                    return False
+    return True
 
 
 class _Analysis:
@@ -256,22 +278,36 @@ def analyze(module, microbatches: int, batch_args: list[int] | None = None) -> M
     if microbatches < 1:
         raise MicroBatchError(f"micro-batch count must be at least 1, got {microbatches}")
     f = I.main_func(module)
-    seeds = batch_seeds(module, batch_args)
-    if microbatches > 1 and not seeds:
+    cands = batch_candidates(module, batch_args)
+    if microbatches > 1 and not cands:
         raise MicroBatchError("found no batch argument to split into micro-batches; "
                               "name it with --batch-args")
-    try:
-        info = _Analysis(f, seeds, microbatches, True).run()
-    except MicroBatchError:
+    best, first_error = None, None
+    for seeds in cands or [{}]:
+        try:
+            info = _Analysis(f, seeds, 1, True).run()
+        except MicroBatchError as e:
+            first_error = first_error or e
+            continue
+        # the batch is what carries the work: most FLOPs per micro-batch, then most ops
+        score = (sum(cost.op_flops(op) for op, k in zip(info.ops, info.kind) if k == "micro"),
+                 info.kind.count("micro"))
+        if best is None or score > best[1]:
+            best = (seeds, score)
+    if best is None:
         if microbatches > 1:
-            raise
-        info = _Analysis(f, seeds, 1, False).run()
-    if microbatches > 1 and info.batch % microbatches:
-        divs = [k for k in range(1, info.batch + 1) if info.batch % k == 0]
-        raise MicroBatchError(f"batch size {info.batch} does not divide into {microbatches} "
-                              f"micro-batches; choose one of {', '.join(map(str, divs))} "
-                              f"(rhino does not pad batches)")
-    return info
+            raise first_error
+        return _Analysis(f, cands[0] if cands else {}, 1, False).run()
+    seeds = best[0]
+    args = f.regions[0].blocks[0].arguments
+    for i, d in seeds.items():
+        b = I.shape_of(args[i].type)[d]
+        if b % microbatches:
+            divs = [k for k in range(1, b + 1) if b % k == 0]
+            raise MicroBatchError(f"batch size {b} does not divide into {microbatches} micro-batches; "
+                                  f"choose one of {', '.join(map(str, divs))} (rhino does not pad "
+                                  f"batches)")
+    return _Analysis(f, seeds, microbatches, True).run()
 
 
 def const_operand_views(op, k: int, d: int | None) -> list:
