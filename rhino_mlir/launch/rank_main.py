@@ -109,6 +109,9 @@ def _run(args, world, rank: int, size: int, status) -> int:
 
     # rank 0 checks everything (one clear error for the user); others only their files
     art = read_artifact(args.artifact, verify=(rank == 0))
+    if (art.manifest.get("schedule") or {}).get("pipeline"):
+        from .pipeline_rank import run_pipeline        # several stages: launch/pipeline.py
+        return run_pipeline(args, art, world, rank, size, status)
     if size != art.num_devices:
         raise RhinoError(f"artifact runs on {art.num_devices} devices but {size} ranks were started")
     me = art.rank(rank)
