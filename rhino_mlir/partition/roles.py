@@ -5,8 +5,9 @@
 - parameters: stateful arguments that reach a contraction, convolution or gather
   (the rest of the stateful ones are optimizer state);
 - data arguments: the others (batch inputs);
-- the batch class: among the dimension classes holding dim 0 of a data argument, the
-  one covering the most activation bytes (`batch_args` overrides: their dim 0);
+- the batch class: among the dimension classes holding dim 0 of a data argument (and
+  no other dim of any argument), the one covering the most activation bytes
+  (`batch_args` overrides: their dim 0);
 - the model width class: the class holding dims of the most parameters (d_model);
 - tensor-parallel classes: classes holding a parameter dim that are neither the batch
   nor the width class nor a dim of a data argument (hidden, heads, vocab, ...).
@@ -61,6 +62,11 @@ def roles(g: Graph, dc: DimClasses, batch_args: list[int] | None = None) -> Role
         batch = {dc.of[(a, 0)] for a in chosen if (a, 0) in dc.of}
     else:
         cands = {dc.of[(a, 0)] for a in data if (a, 0) in dc.of}
+        # a batch dimension is dim 0 of every argument that has it (a sequence or width
+        # dimension also shows up as dim 1 of the inputs or inside the weights)
+        args = set(g.args)
+        lead = {c for c in cands if all(d == 0 for v, d in dc.members[c] if v in args)}
+        cands = lead or cands
         batch = {max(sorted(cands), key=lambda c: dc.nbytes[c])} if cands else set()
     pcount = Counter(c for a in params for d in range(len(g.shapes[a])) if (c := dc.of.get((a, d))) is not None)
     width = max(sorted(pcount), key=lambda c: pcount[c]) if pcount else None
