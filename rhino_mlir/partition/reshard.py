@@ -118,12 +118,7 @@ def plan(src: TensorSharding, dst: TensorSharding, shape: Sequence[int], mesh: M
             steps.append(Step("all_gather", dim=d, axes=tuple(excess),
                               bytes=ring_bytes("all_gather", local_bytes(), n)))
         else:                                  # uneven: gather the whole dim, crop padding
-            axes = tuple(cur[d])
-            cur[d] = []
-            loc = _local(shape, cur, mesh)
-            loc[d] = -(-shape[d] // axes_size(axes, mesh)) * axes_size(axes, mesh)
-            steps.append(Step("all_gather", dim=d, axes=axes, crop=shape[d],
-                              bytes=ring_bytes("all_gather", _nbytes(loc, elem_bytes), axes_size(axes, mesh))))
+            steps.append(_gather_whole(cur, d, shape, mesh, elem_bytes))
 
     # 3. add the target's axes with a partition_id-indexed slice (no traffic)
     for d in range(len(cur)):
@@ -135,15 +130,21 @@ def plan(src: TensorSharding, dst: TensorSharding, shape: Sequence[int], mesh: M
             steps.append(Step("slice", dim=d, axes=new))
         else:
             if cur[d]:                         # uneven and already split: regather first
-                axes = tuple(cur[d])
-                cur[d] = []
-                loc = _local(shape, cur, mesh)
-                loc[d] = -(-shape[d] // axes_size(axes, mesh)) * axes_size(axes, mesh)
-                steps.append(Step("all_gather", dim=d, axes=axes, crop=shape[d],
-                                  bytes=ring_bytes("all_gather", _nbytes(loc, elem_bytes), axes_size(axes, mesh))))
+                steps.append(_gather_whole(cur, d, shape, mesh, elem_bytes))
             steps.append(Step("slice", dim=d, axes=new, full=tuple(want[d])))
         cur[d] = list(want[d])
     return steps
+
+
+def _gather_whole(cur: list, d: int, shape, mesh: Mesh, elem_bytes: int) -> Step:
+    """All-gather every axis of dim d (k padded shards of ceil(G/k)), then crop to G."""
+    axes = tuple(cur[d])
+    cur[d] = []
+    k = axes_size(axes, mesh)
+    loc = _local(shape, cur, mesh)
+    loc[d] = -(-shape[d] // k) * k
+    return Step("all_gather", dim=d, axes=axes, crop=shape[d],
+                bytes=ring_bytes("all_gather", _nbytes(loc, elem_bytes), k))
 
 
 def total_bytes(steps: Sequence[Step]) -> float:
