@@ -30,3 +30,9 @@ class ShardingError(RhinoError):
 
 class UnsupportedError(RhinoError):
     """Input that rhino_mlir does not handle (dynamic shapes, ...)."""
+
+
+def one_line_warnings() -> None:
+    """CLI warnings as one line each ('warning: rhino: no sharding rule for ...')."""
+    import warnings
+    warnings.formatwarning = lambda message, *args, **kwargs: f"warning: {message}\n"

@@ -16,7 +16,7 @@ import tempfile
 import traceback
 from pathlib import Path
 
-from ..errors import RhinoError
+from ..errors import RhinoError, one_line_warnings
 from . import calibrate, export_cmd, plan_cmd
 
 TARGETS = ("llvm-cpu", "cuda", "rocm", "vulkan-spirv")
@@ -151,6 +151,7 @@ def cmd_demo(a) -> int:
 
 
 def main(argv=None) -> int:
+    one_line_warnings()
     ap = build_parser()
     a = ap.parse_args(argv)
     if not a.cmd:

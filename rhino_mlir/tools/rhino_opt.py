@@ -17,7 +17,7 @@ import traceback
 from dataclasses import dataclass
 
 from .. import ir as I
-from ..errors import ParseError, PassError, PipelineError, RhinoError, UnsupportedError
+from ..errors import ParseError, PassError, PipelineError, RhinoError, UnsupportedError, one_line_warnings
 from ..passes import REGISTRY, PassContext
 from ..pipeline import Step, parse_pipeline, run_steps
 
@@ -249,6 +249,7 @@ def one_line(e: RhinoError, filename: str | None) -> str:
 
 
 def main(argv=None) -> int:
+    one_line_warnings()
     args = _args(argv)
     try:
         return run(args)
