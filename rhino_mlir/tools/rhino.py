@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import RhinoError, one_line_warnings
-from . import calibrate, export_cmd, plan_cmd
+from . import calibrate, export_cmd, pipeline_cmd, plan_cmd
 
 TARGETS = ("llvm-cpu", "cuda", "rocm", "vulkan-spirv")
 
@@ -42,6 +42,7 @@ def _compile_flags(p: argparse.ArgumentParser, need_out: bool) -> None:
     p.add_argument("--target", default="llvm-cpu", metavar="|".join(TARGETS),
                    help="IREE target (default llvm-cpu: this host's CPU)")
     plan_cmd.add_plan_flags(p)
+    pipeline_cmd.add_pipeline_flags(p)
     p.add_argument("--local", action="store_true",
                    help="the input is already a local per-device program (skip partitioning)")
     p.add_argument("--global-program", metavar="FILE",
@@ -102,6 +103,8 @@ def cmd_compile(a) -> Path:
     if not src.is_file():
         raise RhinoError(f"input '{src}' does not exist")
     text = src.read_text()
+    if pipeline_cmd.wanted(a):
+        return pipeline_cmd.compile_cmd(a, text, src)
     plan = None
     if not a.local:
         text, p = plan_cmd.plan_text(a, text, str(src))

@@ -1,0 +1,52 @@
+"""Pipeline flags of `rhino compile` / `rhino run`: --stages, --microbatches, --schedule.
+
+With `--stages N` (or `--microbatches M` > 1) the program is compiled as a pipeline
+(launch/build_pipeline.py): stages from `rhino.stage` annotations or the stage ILP for
+`--cluster` (default: one CPU rank per device, `1x<N>xcpu`), then launched like any
+artifact (`rhino launch` reads the stages from the manifest).
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+from pathlib import Path
+
+from ..errors import RhinoError
+
+
+def add_pipeline_flags(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--stages", type=int, metavar="N",
+                   help="pipeline stages (each on devices/N of the cluster); default: no pipeline")
+    p.add_argument("--microbatches", type=int, metavar="M",
+                   help="micro-batches per step (must divide the batch); default 1")
+    p.add_argument("--schedule", choices=("1f1b", "gpipe", "inference"), default=None,
+                   help="pipeline schedule (default 1f1b; a forward-only program just streams)")
+
+
+def wanted(a) -> bool:
+    return bool(getattr(a, "stages", None)) or (getattr(a, "microbatches", None) or 1) > 1
+
+
+def compile_cmd(a, text: str, src: Path) -> Path:
+    """`rhino compile` of a pipelined program; prints one summary line on stderr."""
+    from ..launch.artifact import read_artifact
+    from ..launch.build_pipeline import compile_pipeline
+    from .plan_cmd import _batch_args
+    if a.local or getattr(a, "plan", None):
+        raise RhinoError("--stages/--microbatches take a global program and plan the stages "
+                         "themselves; drop --local/--plan")
+    stages = a.stages or 1
+    cluster = a.cluster or f"1x{stages}xcpu"
+    schedule = a.schedule or "1f1b"     # a program without backward runs its forwards
+    path = compile_pipeline(text, a.output, cluster, stages, a.microbatches or 1, schedule,
+                            a.target, _batch_args(a), a.iree_flag, not a.no_cache, a.debug,
+                            str(src))
+    m = read_artifact(path, verify=False).manifest
+    s = m["schedule"]
+    pred = s.get("predicted")
+    print(f"wrote {path}: {s['stages']} stage(s) x {m['num_devices'] // s['stages']} device(s), "
+          f"{s['microbatches']} micro-batch(es), {s['kind']}, {len(m['programs'])} program(s), "
+          f"compile {m['compile']['seconds']:.2f} s"
+          + (f"; predicted step {pred['step_time_s'] * 1e3:.3f} ms, bubble {pred['bubble']:.0%}"
+             if pred else ""), file=sys.stderr)
+    return path
