@@ -227,7 +227,7 @@ def _to_plan(best: Candidate, sh, cands, g, sha, req: Request, budget, timings) 
                          "memory_per_device_bytes": pick.memory["peak"], "fits": bool(fit)})
     pred = Prediction(c.time, c.compute, c.comm, int(best.memory["peak"]),
                       {k: int(v) for k, v in best.memory.items() if k != "peak_node"}, c.bytes_by_axis)
-    return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], best.name.split("<")[0],
+    return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], req.strategy,
                 req.level, pred, [sh[a].to_text() for a in g.args], values, _groups(best), base, timings, budget)
 
 
