@@ -65,9 +65,12 @@ def _data_parallel(module, n: int, microbatches: int, batch_args) -> str:
 
 
 def prepare(text: str, cluster: str, stages: int, microbatches: int, schedule: str = "1f1b",
-            batch_args: Sequence[int] | None = None, filename: str = "<input>", debug: bool = False):
+            batch_args: Sequence[int] | None = None, filename: str = "<input>", debug: bool = False,
+            memory: str | None = None):
     """(pipelined module, stage plan or None, devices per stage)."""
     cl = load_cluster(cluster)
+    if memory:
+        cl = cl.with_memory(memory)
     if stages < 1:
         raise RhinoError(f"--stages must be at least 1, got {stages}")
     if stages > cl.num_devices:
@@ -103,7 +106,8 @@ def prepare(text: str, cluster: str, stages: int, microbatches: int, schedule: s
 def compile_pipeline(text: str, out: str | Path, cluster: str = "1x4xcpu", stages: int = 2,
                      microbatches: int = 1, schedule: str = "1f1b", target: str = "llvm-cpu",
                      batch_args: Sequence[int] | None = None, extra_flags: Sequence[str] = (),
-                     use_cache: bool = True, debug: bool = False, filename: str = "<input>") -> Path:
+                     use_cache: bool = True, debug: bool = False, filename: str = "<input>",
+                     memory: str | None = None) -> Path:
     """Partition, split and compile a global program into a pipelined artifact."""
     from ..passes.pipeline_split import function_text, read_table
     if schedule not in SCHEDULES:
@@ -114,7 +118,8 @@ def compile_pipeline(text: str, out: str | Path, cluster: str = "1x4xcpu", stage
     gmod = rir.parse_module(text, gctx, filename)
     run_pipeline_str(gmod, "rhino-inline", PassContext(gctx))
     inputs, outputs = _main_specs(gmod)
-    module, plan, n = prepare(text, cluster, stages, microbatches, schedule, batch_args, filename, debug)
+    module, plan, n = prepare(text, cluster, stages, microbatches, schedule, batch_args, filename, debug,
+                              memory)
     table = read_table(module)
     if schedule == "inference" and any(f["name"] == "bwd" for f in table["functions"]):
         raise RhinoError("schedule 'inference' but the program has backward functions; "

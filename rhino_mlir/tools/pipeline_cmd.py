@@ -40,7 +40,7 @@ def compile_cmd(a, text: str, src: Path) -> Path:
     schedule = a.schedule or "1f1b"     # a program without backward runs its forwards
     path = compile_pipeline(text, a.output, cluster, stages, a.microbatches or 1, schedule,
                             a.target, _batch_args(a), a.iree_flag, not a.no_cache, a.debug,
-                            str(src))
+                            str(src), a.memory)
     m = read_artifact(path, verify=False).manifest
     s = m["schedule"]
     pred = s.get("predicted")
