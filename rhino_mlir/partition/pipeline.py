@@ -110,7 +110,9 @@ def _split(model: _Model, cluster: Cluster, stages: int, n: int, m_ref: int, sla
     info = model.info
     profs = _profiles(cluster, stages, n)
     costs = [_op_cost(info.ops[i], profs[0], m_ref, n) for i in model.micro]
-    target = min(len(model.micro), max(3 * stages, 8))
+    # as fine as the ILP stays fast: about 96 binaries (chunks x tasks)
+    tasks_n = 2 * stages if model.training else stages
+    target = min(len(model.micro), max(2 * stages, min(32, 96 // tasks_n)))
     ch = stage_ilp.chunk(costs, [(u, v, b / m_ref) for u, v, b in model.deps], target)
     C = len(ch.cost)
     time = np.zeros((C, stages))
