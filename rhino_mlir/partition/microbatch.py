@@ -289,8 +289,11 @@ def analyze(module, microbatches: int, batch_args: list[int] | None = None) -> M
         except MicroBatchError as e:
             first_error = first_error or e
             continue
-        # the batch is what carries the work: most FLOPs per micro-batch, then most ops
-        score = (sum(cost.op_flops(op) for op, k in zip(info.ops, info.kind) if k == "micro"),
+        # the batch is what carries the work: most FLOPs in ops that keep it (a class that
+        # a contraction reduces early, like a hidden dim, loses), then all per-micro-batch FLOPs
+        kept = sum(cost.op_flops(op) for op, k in zip(info.ops, info.kind)
+                   if k == "micro" and any(info.view.get(r) is not None for r in op.results))
+        score = (kept, sum(cost.op_flops(op) for op, k in zip(info.ops, info.kind) if k == "micro"),
                  info.kind.count("micro"))
         if best is None or score > best[1]:
             best = (seeds, score)

@@ -1,4 +1,4 @@
-"""Pipeline planning: schedules, the timeline, the stage ILP and plan_pipeline's choices."""
+"""partition/pipeline.py (named apart from tests/test_pipeline.py): schedules, the timeline, the stage ILP and plan_pipeline's choices."""
 import pytest
 
 from rhino_mlir import ir as I
