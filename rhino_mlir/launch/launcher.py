@@ -40,6 +40,7 @@ class LaunchResult:
     steps: list = field(default_factory=list)
     collective_calls: int = 0
     jax_imported: bool = False                     # by any rank (must never happen)
+    trace: list = field(default_factory=list)      # pipelines: (stage, fn, mb, start, end)
     wall_seconds: float = 0.0
     log: str = ""
 
@@ -146,6 +147,7 @@ def launch(artifact: str | Path, n: int, inputs: str | None = None, outputs: str
             res.step_seconds, res.steps = d["step_seconds"], d["steps"]
             res.collective_calls = d["collective_calls"]
             res.jax_imported = d.get("jax_imported", False)
+            res.trace = d.get("trace", [])
         res.outputs = read_outputs(out_path, art)
         res.inputs = read_inputs(inputs, art)
         return res

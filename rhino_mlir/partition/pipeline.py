@@ -259,6 +259,20 @@ def plan_pipeline(module, cluster: Cluster, stages: int | None = None, microbatc
     return best
 
 
+def evaluate_split(module, cluster: Cluster, stage_of: dict, stages: int, microbatches: int,
+                   schedule: str = "1f1b", batch_args: list[int] | None = None) -> PipelinePlan:
+    """Predictions for a given stage of every op (e.g. a split made for another cluster)."""
+    n = cluster.num_devices // stages
+    with module.context, I.ir.Location.unknown():
+        rules.populate(module)
+        info = analyze(module, microbatches, batch_args)
+        model = _Model(module, info)
+        tasks = assign(info, stages, {int(k): v for k, v in stage_of.items()})
+        tl, mem, cross = _evaluate(model, cluster, tasks, stages, n, microbatches, schedule)
+    return PipelinePlan(stages, microbatches, schedule, n, dict(stage_of), _meshes(cluster, stages, n),
+                        tl.step_s, tl.bubble, tl.busy_s, mem, cross, True, tl.rows)
+
+
 def _meshes(cluster: Cluster, stages: int, n: int) -> list:
     return [{"devices": list(range(s * n, (s + 1) * n)), "axes": [["d", n]],
              "device": cluster.group_of(s * n).profile.name} for s in range(stages)]
