@@ -19,7 +19,6 @@ JSON: benchmarks/results/pipeline.json; docs/benchmarks.md section `bench:pipeli
 from __future__ import annotations
 
 import argparse
-import statistics
 import sys
 import tempfile
 from pathlib import Path

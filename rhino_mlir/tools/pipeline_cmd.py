@@ -50,3 +50,40 @@ def compile_cmd(a, text: str, src: Path) -> Path:
           + (f"; predicted step {pred['step_time_s'] * 1e3:.3f} ms, bubble {pred['bubble']:.0%}"
              if pred else ""), file=sys.stderr)
     return path
+
+
+def plan_cmd(a, module) -> int:
+    """`rhino plan --stages N`: the pipeline plan next to the best single-stage plan."""
+    import json
+
+    from ..cluster import load_cluster
+    from ..partition.pipeline import plan_pipeline
+    from .plan_cmd import _batch_args, run_planner
+    cl = load_cluster(a.cluster)
+    if a.memory:
+        cl = cl.with_memory(a.memory)
+    pp = plan_pipeline(module, cl, a.stages, a.microbatches, a.schedule or "1f1b", _batch_args(a))
+    single = None
+    try:
+        single = run_planner(a, module, progress=False).plan.prediction.step_time_s
+    except RhinoError as e:                   # e.g. no single-stage plan fits the memory
+        single = str(e)
+    if a.json:
+        d = pp.to_json()
+        d["single_stage_step_time_s"] = single
+        print(json.dumps(d))
+        return 0
+    print(f"pipeline on {cl.spec}: {pp.summary()}")
+    for s, (busy, mem, mesh) in enumerate(zip(pp.stage_busy_s, pp.memory_per_stage, pp.meshes)):
+        ops = sum(1 for v in pp.stage_of.values() if v == s)
+        print(f"  stage {s}: devices {mesh['devices']} ({mesh['device']}), {ops} op(s), busy "
+              f"{busy * 1e3:.3f} ms per step, memory {mem / 2**20:.1f} MiB")
+    if isinstance(single, float):
+        print(f"best single-stage plan (rhino planner): step {single * 1e3:.3f} ms predicted; "
+              f"pipeline is {single / pp.step_time_s:.2f}x its speed")
+    else:
+        print(f"single-stage plan: {single}")
+    if len(pp.candidates) > 1:
+        print("candidates: " + ", ".join(f"S={c['stages']} M={c['microbatches']} "
+                                          f"{c['step_time_s'] * 1e3:.3f} ms" for c in pp.candidates))
+    return 0

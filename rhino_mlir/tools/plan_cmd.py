@@ -85,6 +85,8 @@ def register(sub) -> None:
     add_plan_flags(p, with_plan=False)
     p.add_argument("-o", "--output", metavar="PLAN.json", help="write the plan here")
     p.add_argument("--json", action="store_true", help="print the plan as one JSON document on stdout")
+    from .pipeline_cmd import add_pipeline_flags         # --stages --microbatches --schedule
+    add_pipeline_flags(p)
 
 
 def cmd_plan(a) -> int:
@@ -103,6 +105,9 @@ def cmd_plan(a) -> int:
     module = I.parse_module(src.read_bytes(), ctx, str(src))
     run_pipeline_str(module, "builtin.module(rhino-inline)", PassContext(ctx))
     parse_s = time.perf_counter() - t0
+    from . import pipeline_cmd
+    if pipeline_cmd.wanted(a):
+        return pipeline_cmd.plan_cmd(a, module)
     res = run_planner(a, module, progress=not a.json)
     plan = res.plan
     plan.search["parse_and_inline_s"] = parse_s

@@ -126,3 +126,15 @@ def test_cli_bad_input(cache, train_mlir, tmp_path, argv, msg):
     r = rhino("compile", train_mlir, "-o", tmp_path / "art", *argv)
     assert r.returncode == 1
     assert msg in r.stderr and r.stderr.count("\n") == 1, r.stderr
+
+
+def test_cli_plan_reports_stages_bubble_memory(train_mlir):
+    r = rhino("plan", train_mlir, "--cluster", "1x4xcpu", "--stages", 2, "--microbatches", 4)
+    assert r.returncode == 0, r.stderr
+    assert "2 stage(s) x 2 device(s), 4 micro-batch(es), 1f1b" in r.stdout
+    assert "bubble" in r.stdout and "stage 1: devices [2, 3]" in r.stdout
+    assert "best single-stage plan" in r.stdout
+    r = rhino("plan", train_mlir, "--cluster", "1x4xcpu", "--stages", 2, "--json")
+    import json
+    d = json.loads(r.stdout)
+    assert d["stages"] == 2 and len(d["memory_per_stage"]) == 2 and 0 <= d["bubble"] < 1
