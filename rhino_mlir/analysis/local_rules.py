@@ -15,6 +15,7 @@ import math
 from dataclasses import replace
 
 from .. import ir as I
+from .indexing import indexing, shardable_factors
 from .rules import OpRule
 
 _LINEAR = {"stablehlo.dot_general": "add", "stablehlo.convolution": "add"}
@@ -53,6 +54,9 @@ def combiner(op) -> str | None:
     """How partial results of `op` over a sharded reduction factor combine, if they can."""
     if op.name in _LINEAR:
         return _LINEAR[op.name]
+    ix = indexing(op)
+    if ix is not None and ix.gather and str(I.elem_of(op.results[0].type)) != "i1":
+        return "add"                                   # masked shard lookups summed
     if op.name == "stablehlo.reduce" and len(op.results) == 1:
         kind = _reduce_body_kind(op)
         if kind is None or str(I.elem_of(op.results[0].type)) == "i1":
@@ -85,13 +89,15 @@ def restrict(op, rule: OpRule) -> OpRule:
     extra: set[int] = set()
     if rule.reduction and combiner(op) is None:
         extra |= rule.reduction
+    elif rule.reduction and indexing(op) is not None:  # gather: only one-element lookups
+        extra |= rule.reduction - shardable_factors(op, rule)
     if op.name in _RANDOM or (op.name == "stablehlo.constant" and I.splat_value(op.results[0]) is None):
         extra |= set(range(rule.num_factors))
     if op.name in _UPDATES:
         n = _UPDATES[op.name](op)
         first = 1 if op.name == "stablehlo.dynamic_update_slice" else len(rule.operands) - n
         updated = {f for t in rule.operands[first:first + n] for d in t for f in d}
-        extra |= {f for t in rule.operands[:n] for d in t for f in d} - updated
+        extra |= {f for t in rule.operands[:n] for d in t for f in d} - updated - shardable_factors(op, rule)
     if op.name == "stablehlo.convolution":
         groups = [op.attributes[k].value for k in ("feature_group_count", "batch_group_count")
                   if k in op.attributes]

@@ -17,9 +17,11 @@ from typing import ClassVar
 
 from .. import ir as I
 from ..analysis import dataflow, rules
+from ..analysis.indexing import indexing
 from ..analysis.local_rules import combiner, identity, iota_dimension, local_attrs, restrict
 from ..ir import ir
 from ..partition import annotations as A
+from ..partition import indices
 from ..partition.emit import Emitter
 from ..partition.factor_sharding import tensor_sharding
 from ..partition.reshard import Step, emit, plan, total_bytes
@@ -190,6 +192,13 @@ class Partitioner:
             for f in red:
                 x = self.mask(x, dims, f, fsh[f], r.sizes[f], comb, op)
             op.operands[i] = x
+        ix = indexing(op)
+        sharded = {d: fsh[r.operands[0][d][0]] for d in (ix.shardable if ix else ())
+                   if len(r.operands[0][d]) == 1 and fsh[r.operands[0][d][0]]}
+        valid = None
+        if sharded:                         # shift indices into this device's shard
+            op.operands[ix.indices], valid = indices.shift(Emitter(op, self.counter), mesh, ix, sharded,
+                                                           op.operands[0], op.operands[ix.indices])
         local_res = []
         for dims, v in zip(r.results, op.results):
             sh = tensor_sharding(mesh.name, dims, fsh, mesh)
@@ -202,6 +211,13 @@ class Partitioner:
         d = iota_dimension(op)
         if d is not None and fsh[r.results[0][d][0]]:
             self.offset_iota(op, d, fsh[r.results[0][d][0]])
+        if valid is not None:                # gather: rows from other shards count as 0
+            v = op.results[0]
+            masked = indices.mask_result(Emitter(_after(op), self.counter), v, valid, ix)
+            owner = masked.owner
+            v.replace_all_uses_except(masked, getattr(owner, "operation", owner))
+            self.gshape[masked] = self.shape(v)
+            self.layout[masked] = self.layout[v]
 
     def mask(self, x, dims, f: int, axes, size: int, comb: str, op):
         """Fill the padding of an uneven sharded reduction factor with the identity."""

@@ -160,3 +160,29 @@ def test_mutants_fail_the_checks(mutant):
         check_local(local, text, args)
         assert collectives(local) == []
         assert max_elems(local) < 64 * 32
+
+
+# ------------------------------------------------------------------ vocabulary-parallel lookups
+
+def _lower_annotated(fn, args, mesh_text, shardings):
+    from rhino_mlir.frontend import annotate, lower
+    from rhino_mlir.sharding import meshes_in
+    text, _ = lower(fn, *args)
+    mesh = meshes_in(f"sdy.mesh @mesh = {mesh_text}\n")["mesh"]
+    return annotate(text, mesh, shardings)
+
+
+@pytest.mark.parametrize("what", ["gather", "scatter"])
+def test_vocab_sharded_table_stays_sharded(what):
+    import jax
+    import jax.numpy as jnp
+    tab = f32(50, 8)                                   # 50 rows on 4 devices: uneven
+    ids = np.random.default_rng(1).integers(0, 50, (6, 5)).astype(np.int32)
+    fn = (lambda t, i: jnp.take(t, i, axis=0)) if what == "gather" else \
+        jax.grad(lambda t, i: jnp.sum(jnp.take(t, i, axis=0) ** 2))
+    text = _lower_annotated(fn, [tab, ids], '<["x"=4]>', ['[{"x"}, {}]', None])
+    local, stats = partition(text)
+    check_local(local, text, [tab, ids])
+    kinds = [k for k, _, _ in collectives(local)]
+    assert "stablehlo.all_gather" not in kinds          # the table is never gathered
+    assert max_elems(local) < 50 * 8
