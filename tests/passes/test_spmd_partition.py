@@ -164,12 +164,12 @@ def test_mutants_fail_the_checks(mutant):
 
 # ------------------------------------------------------------------ vocabulary-parallel lookups
 
-def _lower_annotated(fn, args, mesh_text, shardings):
+def _lower_annotated(fn, args, mesh_text, shardings, results=None):
     from rhino_mlir.frontend import annotate, lower
     from rhino_mlir.sharding import meshes_in
     text, _ = lower(fn, *args)
     mesh = meshes_in(f"sdy.mesh @mesh = {mesh_text}\n")["mesh"]
-    return annotate(text, mesh, shardings)
+    return annotate(text, mesh, shardings, results)
 
 
 @pytest.mark.parametrize("what", ["gather", "scatter"])
@@ -180,7 +180,9 @@ def test_vocab_sharded_table_stays_sharded(what):
     ids = np.random.default_rng(1).integers(0, 50, (6, 5)).astype(np.int32)
     fn = (lambda t, i: jnp.take(t, i, axis=0)) if what == "gather" else \
         jax.grad(lambda t, i: jnp.sum(jnp.take(t, i, axis=0) ** 2))
-    text = _lower_annotated(fn, [tab, ids], '<["x"=4]>', ['[{"x"}, {}]', None])
+    # the gradient of a vocabulary-sharded table is wanted vocabulary-sharded too
+    text = _lower_annotated(fn, [tab, ids], '<["x"=4]>', ['[{"x"}, {}]', None],
+                            None if what == "gather" else ['[{"x"}, {}]'])
     local, stats = partition(text)
     check_local(local, text, [tab, ids])
     kinds = [k for k, _, _ in collectives(local)]
