@@ -58,10 +58,42 @@ def _from_dict(d) -> TensorSharding | None:
         return None
     if "sdy.sharding" in d:
         return parse_sharding(str(d["sdy.sharding"]))
-    if "mhlo.sharding" in d:
-        from ..mhlo_sharding import parse_mhlo_sharding   # read-only support
-        return parse_mhlo_sharding(ir.StringAttr(d["mhlo.sharding"]).value)[1]
     return None
+
+
+def import_mhlo(module, who: str) -> None:
+    """Rewrite `mhlo.sharding` on @main's arguments/results as sdy (one common mesh)."""
+    from ..mhlo_sharding import parse_mhlo_sharding
+    f = I.main_func(module)
+    found = {}
+    for key in ("arg_attrs", "res_attrs"):
+        if key not in f.attributes:
+            continue
+        for i, d in enumerate(ir.ArrayAttr(f.attributes[key])):
+            d = ir.DictAttr(d)
+            if "mhlo.sharding" in d and "sdy.sharding" not in d:
+                found[(key, i)] = ir.StringAttr(d["mhlo.sharding"]).value
+    if not found:
+        return
+    if mesh_names(module):
+        raise ShardingError(f"{who}: @main mixes mhlo.sharding with sdy.mesh; write every sharding in sdy form")
+    ranks = {("arg_attrs", i): len(I.shape_of(a.type)) for i, a in enumerate(f.regions[0].blocks[0].arguments)}
+    ret = I.block_ops(f.regions[0].blocks[0])[-1]
+    ranks.update({("res_attrs", i): len(I.shape_of(v.type)) for i, v in enumerate(ret.operands)})
+    parsed = {k: parse_mhlo_sharding(t, ranks.get(k)) for k, t in found.items()}
+    meshes = {(m.axes, m.device_ids) for m, _ in parsed.values() if m.axes}
+    if len(meshes) > 1:
+        raise ShardingError(f"{who}: the mhlo.sharding annotations use {len(meshes)} different device "
+                            f"layouts; write them as sdy shardings on one mesh")
+    if not meshes:
+        return                                      # all replicated: nothing to partition
+    axes, ids = meshes.pop()
+    mesh = Mesh("mesh", axes, ids)
+    op = ir.Operation.parse(f"sdy.mesh @mesh = {mesh.to_text()}")
+    ir.InsertionPoint.at_block_begin(module.body).insert(op)
+    for (key, i), (_, sh) in parsed.items():
+        upd = {i: {"sdy.sharding": I.attr(sh.to_text()), "mhlo.sharding": None}}
+        (update_arg_attrs if key == "arg_attrs" else update_result_attrs)(f, upd)
 
 
 def op_shardings(op) -> list[TensorSharding] | None:

@@ -210,6 +210,7 @@ class Propagate(ModulePass):
         with module.context, ir.Location.unknown():
             f = I.main_func(module)
             check_static(f)
+            A.import_mhlo(module, self.name)
             mesh = A.module_mesh(module, self.name)
             if mesh is None:
                 return                                   # nothing annotated: all replicated

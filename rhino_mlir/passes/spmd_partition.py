@@ -299,6 +299,7 @@ class SpmdPartition(ModulePass):
         with module.context, ir.Location.unknown():
             f = I.main_func(module)
             check_static(f)
+            A.import_mhlo(module, self.name)
             mesh = A.module_mesh(module, self.name)
             if mesh is None:
                 raise self.fail("the module has no sdy.mesh; add `sdy.mesh @mesh = <[\"x\"=N]>` and "

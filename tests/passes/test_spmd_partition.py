@@ -188,3 +188,19 @@ def test_vocab_sharded_table_stays_sharded(what):
     kinds = [k for k, _, _ in collectives(local)]
     assert "stablehlo.all_gather" not in kinds          # the table is never gathered
     assert max_elems(local) < 50 * 8
+
+
+def test_mhlo_shardings_on_one_mesh_are_read_and_mixed_layouts_refused():
+    text = """
+func.func @main(%a: tensor<8x4xf32> {mhlo.sharding = "{devices=[2,1]0,1}"}) -> tensor<8x4xf32> {
+  %0 = stablehlo.exponential %a : tensor<8x4xf32>
+  return %0 : tensor<8x4xf32>
+}"""
+    local, stats = partition(text)
+    assert "tensor<4x4xf32>" in local and "mhlo.sharding" not in local
+    mixed = text.replace('-> tensor<8x4xf32> {', ', %b: tensor<8x4xf32> {mhlo.sharding = "{devices=[4,1]<=[4]}"})'
+                         ' -> tensor<8x4xf32> {').replace("tensor<8x4xf32>}) ,", "")
+    mixed = mixed.replace('"{devices=[2,1]0,1}"}) , %b', '"{devices=[2,1]0,1}"}, %b')
+    from rhino_mlir.errors import ShardingError
+    with pytest.raises(ShardingError, match="2 different device layouts"):
+        partition(mixed)
