@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import RhinoError, one_line_warnings
-from . import calibrate, export_cmd, pipeline_cmd, plan_cmd
+from . import bench_cmd, calibrate, export_cmd, pipeline_cmd, plan_cmd
 
 TARGETS = ("llvm-cpu", "cuda", "rocm", "vulkan-spirv")
 
@@ -85,6 +85,7 @@ def build_parser() -> argparse.ArgumentParser:
     plan_cmd.register(sub)
     calibrate.register(sub)
     export_cmd.register(sub)
+    bench_cmd.register(sub)
     r = sub.add_parser("run", help="compile + launch in one step")
     _compile_flags(r, need_out=False)
     _launch_flags(r, need_n=False)
@@ -172,6 +173,8 @@ def main(argv=None) -> int:
             return calibrate.run(a)
         if a.cmd == "export":
             return export_cmd.run(a)
+        if a.cmd == "bench":
+            return bench_cmd.run(a)
         if a.cmd == "run":
             if a.output:
                 return cmd_launch(a, cmd_compile(a))
