@@ -1,12 +1,8 @@
 // RUN: rhino-opt %s --pass-pipeline='builtin.module(rhino-propagate,rhino-spmd-partition)' | filecheck %s
-// XFAIL: *
 
-// KNOWN INEFFICIENCY (numbers are right): open dimensions ({?}) of a
-// sharding_constraint. rhino-propagate fills them ([{"x"}, {"y"}] everywhere below) but
-// does not write the result back on the constraint op (propagate.write skips
-// sdy.sharding_constraint), and rhino-spmd-partition reads the constraint's own text
-// with {?} as replicated: it all_gathers "x" at the second constraint and then slices
-// "x" again for the result — two collectives' worth of work where none is needed.
+// Open dimensions ({?}) of a sharding_constraint take what rhino-propagate found
+// ([{"x"}, {"y"}] everywhere below; propagate writes it back on the constraint), so
+// the partitioner moves nothing: no all_gather of "x" and re-slice.
 // CHECK-LABEL: func.func @main
 // CHECK-NOT: stablehlo.all_gather
 // CHECK: return

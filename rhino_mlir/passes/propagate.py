@@ -188,7 +188,11 @@ def write(f, st: State, cons: list[Constraint]) -> None:
     A.update_arg_attrs(f, {i: {"sdy.sharding": I.attr(st.get(a).to_text())}
                            for i, a in enumerate(block.arguments)})
     for op in I.walk_ops(f):
-        if op.name in ("sdy.sharding_constraint",) or not op.results:
+        if op.name == "sdy.sharding_constraint":
+            if any(A.op_shardings(op)[0].open_dims):     # open dims take what propagation found
+                op.attributes["sharding"] = I.attr(st.get(op.results[0]).to_text())
+            continue
+        if not op.results:
             continue
         if op.parent is not None and op.parent.name not in ("func.func",) and \
                 op.parent.name not in dataflow.CONTROL_OPS:
