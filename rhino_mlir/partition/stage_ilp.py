@@ -11,7 +11,7 @@ one task of the pipeline, in task order F_0 < ... < F_{S-1} < B_{S-1} < ... < B_
     z[e] >= y[u,s] - y[v,s] for all s            edge e crosses stages (z in [0, 1])
     T >= sum_c time[c,s] * y[c,s]                the slowest stage, per micro-batch
     sum_c y[c,s] >= 1                            no empty stage
-    sum_c flops[c] * y[c,s] <= (1 + slack) * share[s] * total flops   (FLOP balance)
+    (1 - slack) * share[s] <= sum_c flops[c] * y[c,s] / total flops <= (1 + slack) * share[s]
     minimize (M + S - 1) * T + M * sum_e z[e] * transfer[e]
 `time[c,s]` is the chunk's time on stage s's devices, so a stage of slower devices gets
 proportionally less work; `share[s]` is its share of the cluster's peak FLOP/s. The
@@ -108,8 +108,8 @@ def solve(ch: Chunks, stages: int, training: bool, time: np.ndarray, flops: list
             row({**{X(c, t): float(time[c, s]) for c in range(C) for t in ts}, Tv: -1.0}, -np.inf, 0)
             row({X(c, t): 1.0 for c in range(C) for t in ts}, 1, np.inf)
             if balance and sum(flops) > 0:
-                row({X(c, t): flops[c] / tot for c in range(C) for t in ts}, -np.inf,
-                    min(1.0, (1 + slack) * share[s]))
+                row({X(c, t): flops[c] / tot for c in range(C) for t in ts},
+                    (1 - slack) * share[s], min(1.0, (1 + slack) * share[s]))
         A = lil_matrix((len(rows), nv))
         for i, e in enumerate(rows):
             for j, a in e.items():
