@@ -23,8 +23,10 @@ def _set_mesh(module, mesh: Mesh) -> None:
     ir.InsertionPoint.at_block_begin(module.body).insert(op)
 
 
-def write(module, mesh: Mesh, arg_sh: list[TensorSharding], value_sh: dict) -> None:
-    """value_sh: ir.Value -> TensorSharding (missing values are left to rhino-propagate)."""
+def write(module, mesh: Mesh, arg_sh: list[TensorSharding], value_sh: dict,
+          result_sh: list[TensorSharding] | None = None) -> None:
+    """value_sh: ir.Value -> TensorSharding (missing values are left to rhino-propagate);
+    result_sh: the shardings of @main's results (default: their values')."""
     with module.context, ir.Location.unknown():
         _set_mesh(module, mesh)
         f = I.main_func(module)
@@ -38,7 +40,8 @@ def write(module, mesh: Mesh, arg_sh: list[TensorSharding], value_sh: dict) -> N
         ret = I.block_ops(f.regions[0].blocks[0])[-1]
         res = {}
         for i, v in enumerate(ret.operands):
-            s = arg_sh[_arg_index(f, v)] if _arg_index(f, v) is not None else value_sh.get(v)
+            s = result_sh[i] if result_sh else \
+                arg_sh[_arg_index(f, v)] if _arg_index(f, v) is not None else value_sh.get(v)
             if s is not None:
                 res[i] = {"sdy.sharding": I.attr(s.to_text())}
         A.update_result_attrs(f, res)
@@ -55,7 +58,8 @@ def write_result(module, result) -> None:
     """Annotate with a planner Result (value ids of its graph)."""
     g = result.graph
     write(module, result.mesh, [result.shardings[a] for a in g.args],
-          {g.values[v]: s for v, s in enumerate(result.shardings) if g.producer[v] >= 0})
+          {g.values[v]: s for v, s in enumerate(result.shardings) if g.producer[v] >= 0},
+          result.results or None)
 
 
 def write_plan(module, plan: Plan) -> None:
@@ -76,4 +80,5 @@ def write_plan(module, plan: Plan) -> None:
                     value_sh[r] = parse_sharding(t)
                 elif I.is_tensor(r.type):
                     value_sh[r] = TensorSharding.replicated_of(mesh.name, len(I.shape_of(r.type)))
-    write(module, mesh, [parse_sharding(t) for t in plan.args], value_sh)
+    write(module, mesh, [parse_sharding(t) for t in plan.args], value_sh,
+          [parse_sharding(t) for t in plan.results] or None)

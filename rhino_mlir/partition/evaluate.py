@@ -91,14 +91,15 @@ class Space:
             for v in n.results:
                 if v not in seen:
                     seen.add(v)
-                    alloc_k.append(self.vkey[v])
+                    alloc_k.append(v)
                     alloc_t.append(n.idx)
                     if v not in outs and last[v] >= 0:
-                        free_k.append(self.vkey[v])
+                        free_k.append(v)
                         free_t.append(last[v])
         self.n_nodes = max(1, len(g.nodes))
-        self.arg_k = np.array([self.vkey[a] for a in g.args], dtype=np.int64)
-        self.out_k = np.array([self.vkey[v] for v in outs - args], dtype=np.int64)
+        self.vkey_arr = np.array(self.vkey, dtype=np.int64)
+        self.arg_v = np.array(g.args, dtype=np.int64)                     # value ids
+        self.out_v = np.array(sorted(outs - args), dtype=np.int64)
         self.alloc = (np.array(alloc_k, dtype=np.int64), np.array(alloc_t, dtype=np.int64))
         self.free = (np.array(free_k, dtype=np.int64), np.array(free_t, dtype=np.int64))
 
@@ -169,8 +170,54 @@ class Evaluator:
     def memory(self, asg) -> dict:
         sp = self.space
         lb = np.array([self._local_bytes(k, asg.key_sharding(k)) for k in range(len(sp.keys))], dtype=np.float64)
-        args = float(lb[sp.arg_k].sum()) if len(sp.arg_k) else 0.0
-        outs = float(lb[sp.out_k].sum()) if len(sp.out_k) else 0.0
+        return self._memory(lb[sp.vkey_arr])
+
+    def memory_values(self, sh) -> dict:
+        """Memory of a plan given as one sharding per value (not via decision groups)."""
+        sp = self.space
+        return self._memory(np.array([self._local_bytes(k, s) for k, s in zip(sp.vkey, sh)], dtype=np.float64))
+
+    def total_values(self, sh, base: tuple | None = None) -> Cost:
+        """Time of a plan given as one sharding per value: every op priced on its own.
+
+        With `base` = (Cost, shardings) of a plan that differs from `sh` in few values,
+        only the ops touching those values are priced again."""
+        g, out = self.g, Cost()
+        keys = self.space.keys
+        nodes = g.nodes
+        if base is not None:
+            cost0, sh0 = base
+            changed = [v for v in range(len(sh)) if sh[v].dims != sh0[v].dims]
+            touched = sorted({n for v in changed for n in g.users[v] + ([g.producer[v]] if g.producer[v] >= 0 else [])})
+            out.add(cost0)
+            out.add(self.total_values_of([g.nodes[i] for i in touched], sh0), -1.0)
+            nodes = [g.nodes[i] for i in touched]
+        out.add(self.total_values_of(nodes, sh))
+        return out
+
+    def total_values_of(self, nodes, sh) -> Cost:
+        out, keys = Cost(), self.space.keys
+        for n in nodes:
+            vk = [self.space.vkey[v] for v in n.operands + n.results]
+            key = (n.label, n.kind, tuple(keys[k][:2] for k in vk), tuple(sh[v].dims for v in n.operands),
+                   tuple(sh[v].dims for v in n.results))
+            c = self.cache.get(key)
+            if c is None:
+                c = self.cache[key] = self._price(n, [sh[v] for v in n.operands], [sh[v] for v in n.results])
+            out.add(c, n.trips)
+        return out
+
+    def outputs_cost(self, sh, results) -> Cost:
+        """Reshards at the return: each output value to the sharding @main gives it."""
+        g = self.g
+        return self._comm([reshard_plan(sh[v], r, g.shapes[v], self.mesh, g.ebytes[v])
+                           for v, r in zip(g.outputs, results) if g.shapes[v] and r.dims != sh[v].dims])
+
+    def _memory(self, lb) -> dict:
+        """Liveness sweep over per-value local bytes `lb`."""
+        sp = self.space
+        args = float(lb[sp.arg_v].sum()) if len(sp.arg_v) else 0.0
+        outs = float(lb[sp.out_v].sum()) if len(sp.out_v) else 0.0
         a = np.bincount(sp.alloc[1], weights=lb[sp.alloc[0]], minlength=sp.n_nodes).cumsum()
         f = np.bincount(sp.free[1], weights=lb[sp.free[0]], minlength=sp.n_nodes).cumsum()
         live = args + a - np.concatenate([[0.0], f[:-1]])

@@ -33,11 +33,13 @@ def solve_ilp(ev, start: Assignment, budget: float | None, time_limit: float = 3
         gs = sorted({gi for k in t.ops + t.res for gi in sp.keys[k][2] if gi >= 0}, key=rank.get)
         edges[tuple(sorted(gs[:max_arity]))].append(t)
     persist = defaultdict(list)                          # argument/output keys, for memory
-    for k in set(sp.arg_k.tolist()) | set(sp.out_k.tolist()):
+    arg_k = [sp.vkey[v] for v in sp.arg_v.tolist()]
+    out_k = [sp.vkey[v] for v in sp.out_v.tolist()]
+    for k in set(arg_k) | set(out_k):
         gs = sorted({gi for gi in sp.keys[k][2] if gi >= 0})
         persist[tuple(gs[:max_arity])].append(k)
     count = {k: 0 for k in persist.values() for k in k}
-    for k in sp.arg_k.tolist() + sp.out_k.tolist():
+    for k in arg_k + out_k:
         count[k] = count.get(k, 0) + 1
 
     nx = ng * no

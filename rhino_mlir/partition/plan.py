@@ -38,6 +38,7 @@ class Plan:
     baselines: list = field(default_factory=list)          # [{name, step_time_s, ...}]
     search: dict = field(default_factory=dict)             # timings of parse/rules/coarsen/solve
     memory_budget_bytes: int | None = None
+    results: list[str] = field(default_factory=list)       # sdy sharding text per @main result
 
     def to_json(self) -> str:
         d = asdict(self)

@@ -25,7 +25,7 @@ from .roles import roles
 from .solve import Assignment, descend, shrink_memory
 from .space import meshes
 
-STRATEGIES = ("auto", "dp", "megatron", "dp-tp")
+STRATEGIES = ("auto", "dp", "zero1", "zero2", "zero3", "megatron", "dp-tp")
 
 
 class Timer:
@@ -57,10 +57,15 @@ class Request:
 class Candidate:
     name: str
     mesh: Mesh
-    asg: Assignment
+    asg: Assignment | None
     time: float
     memory: dict
     cost: object = None
+    sh: list | None = None                       # per-value shardings (plans not made of groups)
+    results: list | None = None                  # @main result shardings, when not the values'
+
+    def shardings(self) -> list:
+        return self.sh if self.sh is not None else self.asg.value_shardings()
 
 
 @dataclass
@@ -70,6 +75,7 @@ class Result:
     graph: object
     mesh: Mesh
     candidates: list = field(default_factory=list)
+    results: list = field(default_factory=list)          # @main result shardings
 
 
 def program_sha(module) -> str:
@@ -131,6 +137,8 @@ def plan_module(module, req: Request) -> Result:
             base.append(_candidate(name, mesh, asg, ev))
             say(f"{_mesh_text(mesh)} {name}")
         cands += base
+        if len(mesh.axes) == 1 and req.strategy in ("auto", "zero1", "zero2", "zero3"):
+            cands += _zero(g, ro, mesh, ev, base)
         if req.strategy == "auto":                     # search from the best seed that fits
             start = min(base, key=lambda c: (c.memory["peak"] > budget, c.time))
             a2 = start.asg.copy()
@@ -156,8 +164,10 @@ def plan_module(module, req: Request) -> Result:
                          f"devices")
     timings = {"parse_and_inline_s": None, "rules_s": t1 - t0, "coarsen_s": t2 - t1, "solve_s": (t3 - t2) + (t4 - t3),
                "total_s": t4 - t0}
-    sh = best.asg.value_shardings()
-    return Result(_to_plan(best, sh, cands, g, sha, req, budget, timings), sh, g, best.mesh, cands)
+    sh = best.shardings()
+    results = best.results or [sh[v] for v in g.outputs]
+    return Result(_to_plan(best, sh, results, cands, g, sha, req, budget, timings), sh, g, best.mesh, cands,
+                  results)
 
 
 def pinned(module, g, dc) -> tuple[Mesh | None, dict[int, tuple]]:
@@ -176,6 +186,23 @@ def pinned(module, g, dc) -> tuple[Mesh | None, dict[int, tuple]]:
             if c is not None and (axes or any(not o for o in s.open_dims[d:d + 1]) or not s.open_dims):
                 pins.setdefault(dc.group_of[c], tuple(axes))
     return mesh, pins
+
+
+def _zero(g, ro, mesh, ev, base) -> list[Candidate]:
+    from . import zero
+    dp = next((c for c in base if c.name == "dp"), None)
+    if dp is None:
+        return []
+    out = []
+    for level in zero.LEVELS:
+        z = zero.plan(g, ro, mesh, dp.shardings(), level)
+        if z is None:
+            return out
+        sh, results = z
+        c = ev.total_values(sh, base=(dp.cost, dp.shardings()))
+        c.add(ev.outputs_cost(sh, results))
+        out.append(Candidate(level, mesh, None, c.time, ev.memory_values(sh), c, sh, results))
+    return out
 
 
 def _candidate(name, mesh, asg, ev) -> Candidate:
@@ -211,13 +238,13 @@ def _size_ceil(n: float) -> str:
     return f"{-(-n // (k / 10)) / 10:g}{u}"
 
 
-def _to_plan(best: Candidate, sh, cands, g, sha, req: Request, budget, timings) -> Plan:
+def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, timings) -> Plan:
     c = best.cost
     names = _value_names(g)
     values = {names[v]: s.to_text() for v, s in enumerate(sh)
               if v in names and g.shapes[v] and any(s.dims)}
     base = []
-    for name in ("dp", "megatron", "dp-tp"):
+    for name in ("dp", "zero1", "zero2", "zero3", "megatron", "dp-tp"):
         bc = [x for x in cands if x.name == name]
         fit = [x for x in bc if x.memory["peak"] <= budget]
         pick = min(fit or bc, key=lambda x: x.time) if bc else None
@@ -228,11 +255,14 @@ def _to_plan(best: Candidate, sh, cands, g, sha, req: Request, budget, timings) 
     pred = Prediction(c.time, c.compute, c.comm, int(best.memory["peak"]),
                       {k: int(v) for k, v in best.memory.items() if k != "peak_node"}, c.bytes_by_axis)
     return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], req.strategy,
-                req.level, pred, [sh[a].to_text() for a in g.args], values, _groups(best), base, timings, budget)
+                req.level, pred, [sh[a].to_text() for a in g.args], values, _groups(best), base, timings, budget,
+                [r.to_text() for r in results])
 
 
 def _groups(best: Candidate, top: int = 12) -> list[dict]:
     """The biggest decision groups: what they hold and which axes they got."""
+    if best.asg is None:
+        return []                                 # a per-value plan (ZeRO): no groups
     sp = best.asg.space
     g, dc = sp.g, sp.dc
     out = []

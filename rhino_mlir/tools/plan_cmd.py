@@ -20,7 +20,7 @@ def add_plan_flags(p: argparse.ArgumentParser, with_plan: bool = True) -> None:
     p.add_argument("--memory", metavar="SIZE", help="memory per device (80GiB, 512MiB, bytes); "
                    "default: the device profile's")
     p.add_argument("--level", choices=("O2", "O3"), default="O2", help="O2 fast search, O3 adds the ILP")
-    p.add_argument("--strategy", default="auto", choices=("auto", "dp", "megatron", "dp-tp"),
+    p.add_argument("--strategy", default="auto", choices=("auto", "dp", "zero1", "zero2", "zero3", "megatron", "dp-tp"),
                    help="auto: search; otherwise that baseline plan")
     p.add_argument("--batch-args", metavar="I,J", help="argument indices whose dim 0 is the batch")
     if with_plan:

@@ -12,6 +12,8 @@ from rhino_mlir.cluster import parse_cluster
 from rhino_mlir.errors import RhinoError
 from rhino_mlir.frontend import lower
 from rhino_mlir.partition.apply import write_plan, write_result
+from rhino_mlir.partition.coarsen import dim_classes
+from rhino_mlir.partition.roles import roles
 from rhino_mlir.partition.plan import Plan
 from rhino_mlir.partition.planner import Request, plan_module
 from rhino_mlir.passes import REGISTRY, PassContext
@@ -69,6 +71,30 @@ def test_baselines_are_reported():
     res = plan(mlp, (s((64, 256)), s((256, 256)), s((256, 256))), "1x4xcpu-test")
     names = {b["name"] for b in res.plan.baselines}
     assert {"dp", "megatron", "dp-tp"} <= names
+    assert res.plan.prediction.step_time_s <= min(b["step_time_s"] for b in res.plan.baselines if b["fits"])
+
+
+@pytest.mark.parametrize("level", ["zero1", "zero2", "zero3"])
+def test_zero_baselines_shard_optimizer_state_and_run(level):
+    m = zoo.get("mlp")
+    args = [np.asarray(a) for a in jax.tree_util.tree_leaves(m.args("train_step"))]
+    text, _ = m.lower("train_step")
+    ctx = I.new_context()
+    mod = I.parse_module(text, ctx)
+    pctx = PassContext(ctx)
+    REGISTRY["rhino-inline"]().apply(pctx, mod)
+    res = plan_module(mod, Request(parse_cluster("1x4xcpu-test"), strategy=level))
+    assert {b["name"] for b in res.plan.baselines} >= {"dp", "zero1", "zero2", "zero3"}
+    ro = roles(res.graph, dim_classes(res.graph))
+    opt = [res.graph.args.index(a) for a in ro.stateful if a not in ro.params]
+    assert opt and all('"x"' in res.plan.args[i] for i in opt if res.graph.shapes[res.graph.args[i]][0] % 4 == 0)
+    params = [res.graph.args.index(a) for a in ro.params]
+    assert any('"x"' in res.plan.args[i] for i in params) == (level == "zero3")
+    write_result(mod, res)
+    annotated = str(mod)
+    for p in ("rhino-propagate", "rhino-spmd-partition"):
+        REGISTRY[p]().apply(pctx, mod)
+    check_local(str(mod), annotated, args)
 
 
 def test_plan_json_round_trip_and_program_hash():
