@@ -3,8 +3,9 @@
 For every 1-D and 2-D mesh of the cluster's devices it prices the baselines (data
 parallel, Megatron tensor parallel, both) and, for `auto`, searches from them
 (solve.py: O2 coordinate descent; O3 adds the ILP of ilp.py, keeping the better).
-It returns the fastest plan that fits the per-device memory budget, or raises an
-error naming the smallest budget that any explored plan needs.
+It returns the fastest plan that fits the per-device memory budget (among plans within
+1% of the fastest, the one using the least memory), or raises an error naming the
+smallest budget that any explored plan needs.
 """
 from __future__ import annotations
 
@@ -216,7 +217,11 @@ def _pick(cands, strategy: str, budget: int) -> Candidate | None:
             return True
         return c.name == strategy
     fits = [c for c in cands if ok(c) and c.memory["peak"] <= budget]
-    return min(fits, key=lambda c: (c.time, c.memory["peak"])) if fits else None
+    if not fits:
+        return None
+    # within 1% of the fastest, keep the one with the most memory to spare
+    fastest = min(c.time for c in fits)
+    return min((c for c in fits if c.time <= fastest * 1.01), key=lambda c: (c.memory["peak"], c.time))
 
 
 def _mesh_text(mesh: Mesh) -> str:

@@ -37,11 +37,18 @@ def _batch_args(a) -> list[int] | None:
 
 
 def _progress(enabled: bool):
-    if not enabled:
+    """A transient status line on a terminal (nothing when stderr is a file or pipe)."""
+    if not enabled or not sys.stderr.isatty():
         return None
+    from rich.console import Console
+    status = Console(stderr=True).status("planning")
+    status.start()
+    import atexit
+    atexit.register(status.stop)
 
     def say(msg: str) -> None:
-        print(f"  planning: {msg}", file=sys.stderr, flush=True)
+        status.update(f"planning: {msg}")
+    say.stop = status.stop
     return say
 
 
@@ -76,7 +83,12 @@ def run_planner(a, module, progress: bool = True):
     cl = load_cluster(a.cluster)
     if a.memory:
         cl = cl.with_memory(a.memory)
-    return plan_module(module, Request(cl, a.level, a.strategy, _batch_args(a), progress=_progress(progress)))
+    say = _progress(progress)
+    try:
+        return plan_module(module, Request(cl, a.level, a.strategy, _batch_args(a), progress=say))
+    finally:
+        if say is not None:
+            say.stop()
 
 
 def register(sub) -> None:
