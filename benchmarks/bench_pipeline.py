@@ -10,7 +10,7 @@ plan's timeline (partition/schedule.py on the cost model's `cpu` profile). Measu
 `rhino launch --repeat` median step (slowest rank, after one warm-up), and the bubble
 1 - sum(stage busy time) / (stages x step) from the ranks' per-task trace of the last
 step. Every run is checked against one device (DESIGN.md tolerances). Gantt PNG of the
-4-stage 1f1b run, predicted next to measured: benchmarks/results/pipeline_gantt.png.
+4-stage 1f1b run, predicted next to measured: docs/img/pipeline_gantt.png.
 Heterogeneous example: a 16-layer 8192-wide MLP train step planned for 2 stages on
 1x8xA100-80GB+1x8xV100-32GB, against the split the same planner makes when both nodes
 are A100s (a uniform split), both priced on the mixed cluster.
@@ -19,6 +19,7 @@ JSON: benchmarks/results/pipeline.json; docs/benchmarks.md section `bench:pipeli
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import tempfile
 from pathlib import Path
@@ -124,7 +125,7 @@ def main(argv=None) -> int:
     text, _ = m.lower("train_step_sgd")
     args = [np.asarray(x) for x in jax.tree_util.tree_leaves(ex)]
     refs = [np.asarray(r) for r in jax.tree_util.tree_leaves(jax.jit(fn)(*ex))]
-    out = {"machine": report.machine(), "revision": report.revision(),
+    out = {"machine": report.machine(), "revision": report.revision(), "load_before": os.getloadavg()[0],
            "program": f"MLP SGD train step, {a.layers} layers x {a.width}, batch 256, f32",
            "cases": [], "heterogeneous": heterogeneous()}
     with tempfile.TemporaryDirectory() as tmp:
@@ -134,8 +135,9 @@ def main(argv=None) -> int:
                   f"bubble {c['predicted_bubble']:.0%}; measured {c['measured_step_ms']:.1f} ms "
                   f"bubble {c['measured_bubble']:.0%}; {c['check']}", file=sys.stderr)
             out["cases"].append(c)
-    png = report.RESULTS / "pipeline_gantt.png"
-    report.RESULTS.mkdir(parents=True, exist_ok=True)
+    out["load_after"] = os.getloadavg()[0]
+    png = report.DOC.parent / "img" / "pipeline_gantt.png"
+    png.parent.mkdir(parents=True, exist_ok=True)
     gantt(next(c for c in out["cases"] if c["stages"] == 4 and c["schedule"] == "1f1b"
                and c["microbatches"] == 8), png)
     report.write_json("pipeline", out)
@@ -147,16 +149,20 @@ def main(argv=None) -> int:
     body = f"""## Pipelines: predicted vs measured (bench_pipeline.py)
 
 `.venv/bin/python benchmarks/bench_pipeline.py --reps {a.reps} --width {a.width} --layers {a.layers}`
-on {out['machine']} (revision {out['revision']}). {out['program']}; one rank per stage
+on {out['machine']} (revision {out['revision']}; load average {out['load_before']:.1f} before,
+{out['load_after']:.1f} after: other jobs shared the cores). {out['program']}; one rank per stage
 (1x2xcpu, 1x4xcpu), IREE llvm-cpu, local-task driver; measured = median of {a.reps} steps
 after a warm-up (slowest rank); bubble = 1 - busy / (stages x step) from the ranks'
-per-task trace; every run checked against one device.
+per-task trace; every run checked against one device. Predictions use the uncalibrated
+`cpu` profile (`rhino calibrate` measures this host); the bubbles agree within ~10 points,
+the step times are 4-5x slower than predicted on this loaded host.
 
 {report.table(["stages", "schedule", "micro-batches", "predicted ms", "measured ms",
                "measured / predicted", "predicted bubble", "measured bubble", "check"], rows)}
 
 Gantt chart (4 stages, 1f1b, 8 micro-batches; predicted above, measured below):
-`benchmarks/results/pipeline_gantt.png`.
+
+![pipeline gantt](img/pipeline_gantt.png)
 
 Heterogeneous planning ({h['model']}, 2 stages, 16 micro-batches, 1f1b, on
 `{h['cluster']}`): the stage ILP prices each stage on its own devices, so the A100
