@@ -5,8 +5,10 @@
 1. rhino-inline; stage of every op: `rhino.stage` annotations when the program has them,
    else partition/pipeline.py's plan (the ILP) for the cluster;
 2. the sub-mesh of each stage: the program's own mesh when it has one (its size must be
-   devices / stages), else data parallel over `"d"` = devices / stages (the batch
-   arguments' batch dimension sharded over it, when there is more than one device);
+   devices / stages); else, with more than one device per stage, `strategy="dp"`: data
+   parallel over `"d"` (the batch arguments' batch dimension sharded over it), or any
+   other strategy: the single-stage planner (partition/planner.py) run for one stage's
+   devices, its shardings kept by every stage;
 3. rhino-pipeline-split; then each stage function alone, as `@main` with its stage's
    mesh: rhino-propagate + rhino-spmd-partition (when the mesh has more than one
    device), rhino-lower-collectives, rhino-strip-sharding, IREE (compile.py, cached);
@@ -64,9 +66,20 @@ def _data_parallel(module, n: int, microbatches: int, batch_args) -> str:
     return annotate(str(module), Mesh("mesh", (("d", n),)), specs)
 
 
+def _planned(module, cl, n: int, strategy: str, level: str, batch_args) -> None:
+    """Shardings inside a stage from the single-stage planner, for one stage's n devices."""
+    from ..partition.apply import write_result
+    from ..partition.planner import Request, plan_module
+    g = cl.groups[0]
+    sub = load_cluster(f"1x{n}x{g.profile.name}")
+    if cl.memory is not None:
+        sub = sub.with_memory(cl.memory)
+    write_result(module, plan_module(module, Request(sub, level, strategy, batch_args)))
+
+
 def prepare(text: str, cluster: str, stages: int, microbatches: int, schedule: str = "1f1b",
             batch_args: Sequence[int] | None = None, filename: str = "<input>", debug: bool = False,
-            memory: str | None = None):
+            memory: str | None = None, strategy: str = "dp", level: str = "O2"):
     """(pipelined module, stage plan or None, devices per stage)."""
     cl = load_cluster(cluster)
     if memory:
@@ -89,8 +102,10 @@ def prepare(text: str, cluster: str, stages: int, microbatches: int, schedule: s
                          f"{stages} stages gets {n} of the cluster's {cl.num_devices}; annotate it "
                          f"for a {n}-device sub-mesh")
     ba = list(batch_args) if batch_args else None
-    if mesh is None and n > 1:
+    if mesh is None and n > 1 and strategy == "dp":
         module = rir.parse_module(_data_parallel(module, n, microbatches, ba), ctx, filename)
+    elif mesh is None and n > 1:
+        _planned(module, cl, n, strategy, level, ba)
     plan = None
     if not _has_stages(module):
         from ..partition.pipeline import annotate, plan_pipeline
@@ -107,7 +122,7 @@ def compile_pipeline(text: str, out: str | Path, cluster: str = "1x4xcpu", stage
                      microbatches: int = 1, schedule: str = "1f1b", target: str = "llvm-cpu",
                      batch_args: Sequence[int] | None = None, extra_flags: Sequence[str] = (),
                      use_cache: bool = True, debug: bool = False, filename: str = "<input>",
-                     memory: str | None = None) -> Path:
+                     memory: str | None = None, strategy: str = "dp", level: str = "O2") -> Path:
     """Partition, split and compile a global program into a pipelined artifact."""
     from ..passes.pipeline_split import function_text, read_table
     if schedule not in SCHEDULES:
@@ -119,7 +134,7 @@ def compile_pipeline(text: str, out: str | Path, cluster: str = "1x4xcpu", stage
     run_pipeline_str(gmod, "rhino-inline", PassContext(gctx))
     inputs, outputs = _main_specs(gmod)
     module, plan, n = prepare(text, cluster, stages, microbatches, schedule, batch_args, filename, debug,
-                              memory)
+                              memory, strategy, level)
     table = read_table(module)
     if schedule == "inference" and any(f["name"] == "bwd" for f in table["functions"]):
         raise RhinoError("schedule 'inference' but the program has backward functions; "

@@ -2,8 +2,10 @@
 
 With `--stages N` (or `--microbatches M` > 1) the program is compiled as a pipeline
 (launch/build_pipeline.py): stages from `rhino.stage` annotations or the stage ILP for
-`--cluster` (default: one CPU rank per device, `1x<N>xcpu`), then launched like any
-artifact (`rhino launch` reads the stages from the manifest).
+`--cluster` (default: one CPU rank per device, `1x<N>xcpu`); with several devices per
+stage, the sharding inside a stage comes from the planner (`--strategy`, `--level`;
+`--strategy dp` = data parallel); then launched like any artifact (`rhino launch`
+reads the stages from the manifest).
 """
 from __future__ import annotations
 
@@ -40,7 +42,7 @@ def compile_cmd(a, text: str, src: Path) -> Path:
     schedule = a.schedule or "1f1b"     # a program without backward runs its forwards
     path = compile_pipeline(text, a.output, cluster, stages, a.microbatches or 1, schedule,
                             a.target, _batch_args(a), a.iree_flag, not a.no_cache, a.debug,
-                            str(src), a.memory)
+                            str(src), a.memory, a.strategy, a.level)
     m = read_artifact(path, verify=False).manifest
     s = m["schedule"]
     pred = s.get("predicted")
