@@ -108,11 +108,16 @@ def train_mlir(tmp_path_factory):
     return p
 
 
-def test_cli_run_reproduces_single_device(cache, train_mlir):
-    r = rhino("run", train_mlir, "--cluster", "1x4xcpu", "--stages", 2, "--microbatches", 4, "--check")
+@pytest.mark.parametrize("strategy", [None, "megatron"])
+def test_cli_run_reproduces_single_device(cache, train_mlir, strategy):
+    extra = ["--strategy", strategy] if strategy else []
+    r = rhino("run", train_mlir, "--cluster", "1x4xcpu", "--stages", 2, "--microbatches", 4, "--check",
+              *extra)
     assert r.returncode == 0, r.stderr
     assert "check: ok" in r.stdout
     assert "2 stage(s) x 2 device(s), 4 micro-batch(es), 1f1b" in r.stderr
+    if strategy == "megatron":                   # tensor parallel inside each stage
+        assert " 0 collective call(s)" not in r.stdout
 
 
 @pytest.mark.parametrize("argv,msg", [
