@@ -13,7 +13,8 @@ Suites (one module each, `run(ctx) -> dict`):
   runtime   collectives and the transformer block (bench_collectives.py, bench_block.py)
 Each suite writes JSON to benchmarks/results/ (or --out) and rewrites only its own
 `<!-- bench:NAME -->` section of docs/benchmarks.md (--no-doc: neither docs nor plots),
-labelled quick or full with the command and the machine; plots go to docs/img/.
+labelled quick or full with the command and the machine; plots go to docs/img/, and
+the README's `bench:results` block gets the headline figures (readme.py).
 """
 from __future__ import annotations
 
@@ -120,6 +121,9 @@ def main(argv=None, command: str | None = None) -> int:
         res["suite_seconds"] = round(time.perf_counter() - t0, 1)
         results[s] = res
         ctx.log(f"suite {s} done in {res['suite_seconds']} s")
+    if ctx.doc and not failed:
+        import readme
+        readme.write(ctx.out, ctx.command)
     if a.json:
         print(json.dumps(results, default=str))
     else:

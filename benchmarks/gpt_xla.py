@@ -33,7 +33,8 @@ def variants(ctx) -> dict:
     text, _ = m.lower("train_step")
     args = [np.asarray(a) for a in jax.tree_util.tree_leaves(m.args("train_step"))]
     t0 = time.perf_counter()
-    vs, res = X.plan_variants(text, CLUSTER)
+    names = ("auto", "dp", "zero3", "megatron", "dp-tp") if ctx.quick else ("auto",) + X.BASELINES
+    vs, res = X.plan_variants(text, CLUSTER, names)
     plan_s = time.perf_counter() - t0
     for v in vs:
         ctx.log(f"xla: compile {v.name} on mesh {v.mesh}")

@@ -44,6 +44,14 @@ def pool(text: str, seed: int = 0, per_candidate: int = 12, random_full: int = 4
     res = plan_module(mod, Request(cl))
     timer, rng, seen, out = Timer(cl), random.Random(seed), set(), []
     for c in res.candidates:
+        if c.asg is None:                                   # per-value plans (ZeRO): as they are
+            sh = c.shardings()
+            key = (c.mesh.axes, tuple(s.to_text() for s in sh))
+            if key not in seen:
+                seen.add(key)
+                out.append({"name": f"{c.name} {'x'.join(str(s) for _, s in c.mesh.axes)}", "mesh": c.mesh,
+                            "shardings": sh, "results": c.results, "predicted_s": c.time})
+            continue
         ev, opts = Evaluator(c.asg.space, c.mesh, timer), options(c.mesh)
         n = len(c.asg.choice)
         for k in range(per_candidate + random_full // max(1, len(res.candidates))):
@@ -61,7 +69,7 @@ def pool(text: str, seed: int = 0, per_candidate: int = 12, random_full: int = 4
             seen.add(key)
             name = c.name if k == 0 else f"{c.name}~{k}"
             out.append({"name": f"{name} {'x'.join(str(s) for _, s in c.mesh.axes)}", "mesh": c.mesh,
-                        "shardings": sh, "predicted_s": ev.total(a).time})
+                        "shardings": sh, "results": None, "predicted_s": ev.total(a).time})
     from xla_spmd import value_names
     return out, res, inlined, value_names(res)           # names: while `mod` is alive
 
@@ -108,7 +116,7 @@ def run(ctx) -> dict:
     for i, p in enumerate(sel):
         ctx.log(f"fidelity: plan {i + 1}/{len(sel)} {p['name']} (predicted {p['predicted_s'] * 1e3:.1f} ms)")
         t0 = time.perf_counter()
-        art = compile_global(annotate(inlined, res, names, p["mesh"], p["shardings"]), work / f"plan{i}")
+        art = compile_global(annotate(inlined, res, names, p["mesh"], p["shardings"], p["results"]), work / f"plan{i}")
         t1 = time.perf_counter()
         r = launch(art, 4, inputs=str(work / "in.npz"), repeat=6, timeout=600)
         rows.append({"plan": p["name"], "predicted_s": p["predicted_s"], "measured_s": r.step_seconds,

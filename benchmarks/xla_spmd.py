@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-BASELINES = ("dp", "megatron", "dp-tp")
+BASELINES = ("dp", "zero1", "zero2", "zero3", "megatron", "dp-tp")
 
 
 @dataclass
@@ -52,21 +52,24 @@ def plan_variants(text: str, cluster: str, names=("auto",) + BASELINES) -> tuple
     cl = load_cluster(cluster)
     res = plan_module(mod, Request(cl))
     budget = cl.memory_per_device
-    picks = {"auto": types.SimpleNamespace(mesh=res.mesh, shardings=res.shardings, time=res.plan.prediction.step_time_s,
+    g = res.graph
+    picks = {"auto": types.SimpleNamespace(mesh=res.mesh, shardings=res.shardings, results=res.results,
+                                           time=res.plan.prediction.step_time_s,
                                            peak=res.plan.prediction.memory_per_device_bytes)}
     for n in BASELINES:
         cs = [c for c in res.candidates if c.name == n]
         fit = [c for c in cs if c.memory["peak"] <= budget] or cs
         if fit:
             c = min(fit, key=lambda c: c.time)
-            picks[n] = types.SimpleNamespace(mesh=c.mesh, shardings=c.asg.value_shardings(), time=c.time,
-                                             peak=c.memory["peak"])
+            sh = c.shardings()
+            picks[n] = types.SimpleNamespace(mesh=c.mesh, shardings=sh, time=c.time, peak=c.memory["peak"],
+                                             results=c.results or [sh[v] for v in g.outputs])
     out, vnames = [], value_names(res)
     for n in names:
         p = picks.get(n)
         if p is not None:
             out.append(Variant(n, tuple(p.mesh.axes), float(p.time), float(p.peak),
-                               _for_xla(annotate(inlined, res, vnames, p.mesh, p.shardings))))
+                               _for_xla(annotate(inlined, res, vnames, p.mesh, p.shardings, p.results))))
     return out, res
 
 
@@ -76,7 +79,7 @@ def value_names(res) -> dict:
     return _value_names(res.graph)
 
 
-def annotate(inlined: str, res, names: dict, mesh, shardings) -> str:
+def annotate(inlined: str, res, names: dict, mesh, shardings, results=None) -> str:
     """The inlined program with these shardings (value ids of res.graph) on every op.
 
     Goes through a Plan and partition/apply.write_plan (values named by walk position, as
@@ -88,8 +91,10 @@ def annotate(inlined: str, res, names: dict, mesh, shardings) -> str:
     from rhino_mlir.partition.apply import write_plan
     g = res.graph
     values = {names[v]: s.to_text() for v, s in enumerate(shardings) if v in names and g.shapes[v] and any(s.dims)}
-    plan = dataclasses.replace(res.plan, mesh=[list(a) for a in mesh.axes],
-                               args=[shardings[a].to_text() for a in g.args], values=values)
+    results = results if results is not None else [shardings[v] for v in g.outputs]
+    plan = dataclasses.replace(res.plan, mesh=[list(a) for a in mesh.axes], values=values,
+                               args=[shardings[a].to_text() for a in g.args],
+                               results=[r.to_text() for r in results])
     ctx = I.new_context()
     mod = I.parse_module(inlined, ctx)
     write_plan(mod, plan)

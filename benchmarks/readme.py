@@ -1,0 +1,65 @@
+"""The README's results block (`<!-- bench:results -->` ... `<!-- /bench:results -->`):
+one table of headline figures from the JSON the suites wrote, and the search plot.
+bench.py rewrites it after a run that writes docs; only that block changes."""
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+
+from report import ROOT, table
+
+README = ROOT / "README.md"
+
+
+def _load(out: Path, name: str) -> dict:
+    try:
+        return json.loads((out / f"{name}.json").read_text())
+    except (OSError, ValueError):
+        return {}
+
+
+def rows(out: Path) -> list[list[str]]:
+    r = []
+    s = _load(out, "search")
+    for k, v in s.get("checks", {}).items():
+        r.append([f"search: {k}", v["value"], v["target"], s.get("label", "")])
+    q = _load(out, "quality")
+    for x in q.get("rows", []):
+        if "auto" in x:
+            best = min((b for b in x["baselines"] if b["fits"]), key=lambda b: b["step_time_s"], default=None)
+            r.append([f"quality: {x['model']} on {x['cluster']} (predicted)",
+                      f"auto {x['auto']['step_time_s'] * 1e3:.1f} ms vs best baseline "
+                      + (f"{best['name']} {best['step_time_s'] * 1e3:.1f} ms" if best else "none fits"),
+                      "auto <= every baseline", q.get("label", "")])
+    m = _load(out, "measured")
+    for k, v in m.get("checks", {}).items():
+        r.append([f"measured on 8 XLA CPU devices: {k}", f"{v['value']:.2f}", v["target"], m.get("label", "")])
+    f = _load(out, "fidelity")
+    if f:
+        r.append([f"fidelity: Kendall tau, {len(f['rows'])} plans on 4 CPU ranks", f"{f['kendall_tau']:.2f}",
+                  ">= 0.7", f.get("label", "")])
+    mp = _load(out, "memory_plans")
+    for x in mp.get("rows", []):
+        r.append([f"memory: {x['plan']} plan, analysis/memory.py vs XLA", f"{x['error_memory_model']:+.0%}",
+                  "|err| <= 15%", mp.get("label", "")])
+    return r
+
+
+def write(out: Path, command: str) -> None:
+    body = ("## Results\n\nHeadline figures from `" + command + "` on a 2-core CPU container (details, "
+            "machine and method: [docs/benchmarks.md](docs/benchmarks.md)); GPU figures are predictions "
+            "of the cost model for H100 clusters.\n\n"
+            + table(["figure", "measured", "target", "run"], rows(out))
+            + "\n\n![search time vs layers](docs/img/search_layers.png)\n")
+    start, end = "<!-- bench:results -->", "<!-- /bench:results -->"
+    text = README.read_text()
+    block = f"{start}\n{body}{end}"
+    pat = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
+    if pat.search(text):
+        text = pat.sub(lambda _: block, text)
+    elif "\n## Docs" in text:
+        text = text.replace("\n## Docs", f"\n{block}\n\n## Docs", 1)
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    README.write_text(text)
