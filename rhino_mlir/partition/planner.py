@@ -156,10 +156,16 @@ def plan_module(module, req: Request) -> Result:
             asg = solve_ilp(ev, best.asg, budget, frozen=frozen)
             if asg is not None:
                 cands.append(_candidate("auto<ilp", best.mesh, asg, ev))
-    t4 = time.perf_counter()
+    explored = list(cands)
     best = _pick(cands, req.strategy, budget)
+    for _ in range(6):                       # the finalist near the budget: check with the full model
+        if best is None or best.memory["peak"] <= VERIFY_ABOVE * budget or _model_fits(module, g, best, budget):
+            break
+        cands.remove(best)
+        best = _pick(cands, req.strategy, budget)
+    t4 = time.perf_counter()
     if best is None:
-        need = min(c.memory["peak"] for c in cands)
+        need = min(max(c.memory["peak"], c.memory.get("model_peak", 0)) for c in explored)
         raise RhinoError(f"no plan fits {_size(budget)} per device on {req.cluster.spec}: the smallest "
                          f"plan found needs {_size(need)} per device; use --memory {_size_ceil(need)} or more "
                          f"devices")
@@ -187,6 +193,20 @@ def pinned(module, g, dc) -> tuple[Mesh | None, dict[int, tuple]]:
             if c is not None and (axes or any(not o for o in s.open_dims[d:d + 1]) or not s.open_dims):
                 pins.setdefault(dc.group_of[c], tuple(axes))
     return mesh, pins
+
+
+# The search's liveness sweep is within about +-25% of analysis/memory.py (which has
+# fusion and reshard buffers and is checked against XLA); a plan whose sweep passes
+# this share of the budget is checked with that model before it is chosen.
+VERIFY_ABOVE = 0.6
+
+
+def _model_fits(module, g, cand: Candidate, budget: int) -> bool:
+    from ..analysis.memory import memory_report
+    sh = cand.shardings()
+    rep = memory_report(module, shardings={g.values[v]: s for v, s in enumerate(sh)}, mesh=cand.mesh)
+    cand.memory["model_peak"] = max(rep.peak, rep.xla_comparable)
+    return cand.memory["model_peak"] <= budget
 
 
 def _zero(g, ro, mesh, ev, base) -> list[Candidate]:
@@ -257,7 +277,7 @@ def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, 
             base.append({"name": name, "mesh": [list(a) for a in pick.mesh.axes], "step_time_s": pick.time,
                          "compute_s": pick.cost.compute, "comm_s": pick.cost.comm,
                          "memory_per_device_bytes": pick.memory["peak"], "fits": bool(fit)})
-    pred = Prediction(c.time, c.compute, c.comm, int(best.memory["peak"]),
+    pred = Prediction(c.time, c.compute, c.comm, int(best.memory.get("model_peak", best.memory["peak"])),
                       {k: int(v) for k, v in best.memory.items() if k != "peak_node"}, c.bytes_by_axis)
     return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], req.strategy,
                 req.level, pred, [sh[a].to_text() for a in g.args], values, _groups(best), base, timings, budget,
