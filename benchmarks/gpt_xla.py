@@ -1,8 +1,8 @@
 """The GPT train step shared by the `memory` and `measured` suites: planned for 1x8xcpu,
 the auto plan and each baseline compiled by XLA for 8 CPU devices (once per process).
 
-full: 4 layers, d 256, 8 heads, 128 tokens, batch 16, vocab 2048 (9.5M parameters);
-quick: the same with 2 layers.
+full: 4 layers, d 256, 8 heads, 128 tokens, batch 16, vocab 2048 (3.7M parameters);
+quick: the same with 2 layers (2.1M).
 """
 from __future__ import annotations
 

@@ -58,13 +58,15 @@ def section(ctx, res) -> str:
         p = res["predicted_s"].get(k)
         rows.append([k, f"**{t['median_s'] * 1e3:.0f}**", f"{t['min_s'] * 1e3:.0f}",
                      f"{p * 1e3:.0f}" if p is not None else "-", f"{res['compile_s'][k]:.1f}"])
-    chk = [[k, f"{v['value']:.2f}", v["target"], "met" if v["met"] else "**not met**"] for k, v in res["checks"].items()]
+    chk = [[k, f"{v['value']:.2f}", v["target"], "met" if v["met"] else "**not met**"]
+           for k, v in res["checks"].items()]
     c = res["model"]
     return (ctx.header("Measured on XLA: plans of a GPT train step on 8 CPU devices",
                        f"GPT train step (Adam, f32; {c['n_layer']} layers, d {c['d_model']}, {c['seq']} tokens, "
                        f"batch {c['batch']}, vocab {c['vocab']}; {res['params'] / 1e6:.1f}M parameters), planned "
                        "for `1x8xcpu`; each plan's shardings written on every op "
-                       "(`partition.apply.write_result`) and the global program compiled by XLA with SPMD "
+                       "(as `rhino compile --plan` does: `partition.apply.write_plan`) and the global "
+                       "program compiled by XLA with SPMD "
                        "partitioning for 8 host CPU devices in one process (they share the 2 cores). "
                        "`xla-auto`: the unannotated program through XLA's auto-sharding pass "
                        "(`use_auto_spmd_partitioning`, mesh shape given). Step = one execution, inputs "

@@ -81,10 +81,10 @@ def _verdict(v) -> str:
     return "met on cpu time, not on wall (load)" if v["met_cpu"] else "**not met**"
 
 
-def _split(r) -> str:
+def _split(r) -> list[str]:
     s = r.get("search") or {}
     f = lambda k: f"{s[k]:.2f}" if s.get(k) is not None else "-"  # noqa: E731
-    return " | ".join(f(k) for k in ("parse_and_inline_s", "rules_s", "coarsen_s", "solve_s"))
+    return [f(k) for k in ("parse_and_inline_s", "rules_s", "coarsen_s", "solve_s")]
 
 
 def section(ctx, res) -> str:
@@ -93,10 +93,10 @@ def section(ctx, res) -> str:
         p = r["program"]
         mesh = "x".join(str(s) for _, s in r["mesh"]) if r.get("mesh") else "-"
         rows.append([r["name"], f"{p['params'] / 1e9:.2f}B", p["ops"], p["mbytes"], r["cluster"], r["level"],
-                     f"**{r['wall_s']:.2f}**", f"{r['cpu_s']:.2f}", _split(r),
+                     f"**{r['wall_s']:.2f}**", f"{r['cpu_s']:.2f}", *_split(r),
                      r.get("error", f"{mesh} {r.get('strategy', '')}")])
     hdr = ["case", "params", "ops", "MB", "cluster", "level", "wall s", "cpu s",
-           "parse | rules | coarsen | solve s", "plan / error"]
+           "parse s", "rules s", "coarsen s", "solve s", "plan / error"]
     chk = [[k, v["value"], v["target"], _verdict(v)] for k, v in res["checks"].items()]
     img = "\n![search time vs layers](img/search_layers.png)\n" if ctx.doc else ""
     return (ctx.header("Search time", "Wall time of `rhino plan FILE.mlir --cluster C --level L --json` in a "
@@ -117,7 +117,8 @@ def _plot(ctx, rows) -> None:
     import matplotlib.pyplot as plt
     fig, ax = plt.subplots(figsize=(5.5, 3.6))
     for role, label in (("layers", "unrolled"), ("layers scan", "scan_layers")):
-        ls = sorted((r for r in rows if r["role"] == role and "error" not in r), key=lambda r: r["overrides"]["n_layer"])
+        ls = sorted((r for r in rows if r["role"] == role and "error" not in r),
+                    key=lambda r: r["overrides"]["n_layer"])
         if ls:
             ax.plot([r["overrides"]["n_layer"] for r in ls], [r["wall_s"] for r in ls], "o-", label=f"{label}, wall")
             ax.plot([r["overrides"]["n_layer"] for r in ls], [r["cpu_s"] for r in ls], "x--", label=f"{label}, cpu")
