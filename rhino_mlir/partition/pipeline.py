@@ -110,9 +110,11 @@ def _split(model: _Model, cluster: Cluster, stages: int, n: int, m_ref: int, sla
     info = model.info
     profs = _profiles(cluster, stages, n)
     costs = [_op_cost(info.ops[i], profs[0], m_ref, n) for i in model.micro]
-    # as fine as the ILP stays fast: about 96 binaries (chunks x tasks)
+    # fine enough that a cut in the forward and its mirror in the backward line up (a
+    # misaligned chunk sends a layer's saved activations across), coarse enough for the
+    # ILP to stay fast: at most 256 binaries (chunks x tasks)
     tasks_n = 2 * stages if model.training else stages
-    target = min(len(model.micro), max(2 * stages, min(32, 96 // tasks_n)))
+    target = min(len(model.micro), max(2 * stages, min(64, 256 // tasks_n)))
     ch = stage_ilp.chunk(costs, [(u, v, b / m_ref) for u, v, b in model.deps], target)
     C = len(ch.cost)
     time = np.zeros((C, stages))
