@@ -13,8 +13,9 @@ step. Every run is checked against one device (DESIGN.md tolerances). Gantt PNG 
 4-stage 1f1b run, predicted next to measured: docs/img/pipeline_gantt.png.
 Heterogeneous example: a 16-layer 8192-wide MLP train step planned for 2 stages on
 1x8xA100-80GB+1x8xV100-32GB, against the split the same planner makes when both nodes
-are A100s (a uniform split), both priced on the mixed cluster.
-JSON: benchmarks/results/pipeline.json; docs/benchmarks.md section `bench:pipeline`.
+are A100s (a uniform split), both priced on the mixed cluster. Node boundary: GPT-1.5B
+train step, 2 stages on 2x8xA100 with a 25 Gb/s inter-node link vs the best single-stage
+plan (predictions only). JSON: benchmarks/results/pipeline.json; docs/benchmarks.md section `bench:pipeline`.
 """
 from __future__ import annotations
 
@@ -114,6 +115,26 @@ def heterogeneous() -> dict:
                         "bubble": uni.bubble}}
 
 
+def node_boundary() -> dict:
+    """GPT-1.5B train step on 2x8xA100 with a 25 Gb/s inter-node link: a 2-stage pipeline
+    (one stage per node) vs the best single-stage plan of partition/planner.py."""
+    from rhino_mlir.partition.planner import Request, plan_module
+    from rhino_mlir.cluster import cluster_from_json
+    cl = cluster_from_json({"spec": "2x8xA100-80GB", "inter_node": {"bandwidth": "25Gb/s",
+                                                                     "latency": "10us"}})
+    text, _ = zoo.get("gpt-1.5b").lower("train_step")
+    ctx = I.new_context()
+    mod = I.parse_module(text, ctx)
+    REGISTRY["rhino-inline"]().apply(PassContext(ctx), mod)
+    pp = plan_pipeline(mod, cl, 2, None, "1f1b")
+    single = plan_module(mod, Request(cl)).plan
+    return {"cluster": "2x8xA100-80GB, inter-node 25 Gb/s", "model": "gpt-1.5b train_step (Adam)",
+            "pipeline": {"stages": 2, "microbatches": pp.microbatches, "step_ms": pp.step_time_s * 1e3,
+                         "bubble": pp.bubble, "memory_per_stage_gib": [b / 2**30 for b in pp.memory_per_stage]},
+            "single_stage": {"strategy": single.strategy, "mesh": single.mesh,
+                             "step_ms": single.prediction.step_time_s * 1e3}}
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser()
     ap.add_argument("--reps", type=int, default=5)
@@ -127,7 +148,7 @@ def main(argv=None) -> int:
     refs = [np.asarray(r) for r in jax.tree_util.tree_leaves(jax.jit(fn)(*ex))]
     out = {"machine": report.machine(), "revision": report.revision(), "load_before": os.getloadavg()[0],
            "program": f"MLP SGD train step, {a.layers} layers x {a.width}, batch 256, f32",
-           "cases": [], "heterogeneous": heterogeneous()}
+           "cases": [], "heterogeneous": heterogeneous(), "node_boundary": node_boundary()}
     with tempfile.TemporaryDirectory() as tmp:
         for stages, kind, mb in CASES:
             c = run_case(text, args, refs, stages, kind, mb, a.reps, Path(tmp))
@@ -171,6 +192,14 @@ stage takes {h['aware']['a100_flops_share']:.0%} of the FLOPs (predicted step
 planner makes for two A100 nodes gives it {h['uniform']['a100_flops_share']:.0%}, which on
 the mixed cluster is predicted at {h['uniform']['step_ms']:.1f} ms (bubble
 {h['uniform']['bubble']:.0%}).
+"""
+    nb = out["node_boundary"]
+    body += f"""
+Node boundary ({nb['model']} on {nb['cluster']}, predicted): 2 stages, one per node,
+{nb['pipeline']['microbatches']} micro-batches, 1f1b: {nb['pipeline']['step_ms']:.0f} ms per step (bubble
+{nb['pipeline']['bubble']:.0%}, memory per stage {', '.join(f'{g:.1f}' for g in nb['pipeline']['memory_per_stage_gib'])} GiB); the best
+single-stage plan ({nb['single_stage']['strategy']} on {nb['single_stage']['mesh']}):
+{nb['single_stage']['step_ms']:.0f} ms. `rhino plan FILE --cluster C --stages 2` prints both.
 """
     report.write_section("pipeline", body)
     print(body)
