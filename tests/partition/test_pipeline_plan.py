@@ -122,3 +122,17 @@ def test_impossible_budget_names_the_smallest():
     with pytest.raises(RhinoError, match=r"no pipeline fits 0\.00GiB per device on 1x2xcpu: the "
                        r"smallest needs .* per device; use --memory \d+MiB"):
         plan_pipeline(mod, load_cluster("1x2xcpu"), 2, 4, memory=1024)
+
+
+@pytest.mark.slow
+def test_node_boundary_pipeline_beats_single_stage_on_a_slow_link():
+    # issue 5's acceptance, predicted: GPT-1.5B train step, 2x8xA100, 25 Gb/s between nodes
+    from rhino_mlir.cluster import cluster_from_json
+    from rhino_mlir.partition.planner import Request, plan_module
+    cl = cluster_from_json({"spec": "2x8xA100-80GB",
+                            "inter_node": {"bandwidth": "25Gb/s", "latency": "10us"}})
+    mod = module("gpt-1.5b", "train_step")
+    pp = plan_pipeline(mod, cl, 2, None, "1f1b")
+    single = plan_module(mod, Request(cl)).plan.prediction.step_time_s
+    assert [m["devices"] for m in pp.meshes] == [list(range(8)), list(range(8, 16))]
+    assert pp.step_time_s < single
