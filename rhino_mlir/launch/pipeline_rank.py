@@ -11,7 +11,8 @@ VM module); each rank runs launch/pipeline.py's `Stage` over an MPI transport:
   - accumulated values (gradients) are local shards summed across micro-batches.
 Rank 0 scatters the whole arguments each stage reads and gathers the outputs, which it
 assembles per the producing function's output sharding and the micro-batch layout.
-Never imports jax.
+Test hook: RHINO_TEST_PIPELINE_RESHARD=1 sends every boundary value the gather-and-reslice
+way. Never imports jax.
 """
 from __future__ import annotations
 
@@ -82,6 +83,8 @@ class _Mpi:
         return out
 
     def direct(self, vid: str, dst: int) -> bool:
+        if os.environ.get("RHINO_TEST_PIPELINE_RESHARD") == "1":
+            return False                      # test hook: always gather and re-slice
         src = self.out_spec(vid).sharding
         return all(s.sharding == src for s in self.in_specs(vid, dst))
 

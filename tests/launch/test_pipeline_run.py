@@ -80,6 +80,12 @@ def test_two_stages_times_two_way_tensor_parallel(cache, tmp_path):
     assert all(s["mesh"]["axes"] == [["y", 2]] for s in art.manifest["stages"])
 
 
+def test_reshard_between_stages_by_gather_and_reslice(cache, tmp_path, monkeypatch):
+    monkeypatch.setitem(ENV, "RHINO_TEST_PIPELINE_RESHARD", "1")
+    m = zoo.get("mlp", dims=(16, 32, 32, 8))
+    run(m.fns["train_step_sgd"], m.args("train_step_sgd"), tmp_path, "1x4xcpu", 2, 2, "1f1b")
+
+
 @pytest.mark.parametrize("schedule", ["gpipe", "1f1b"])
 def test_training_step_equals_unpipelined(cache, tmp_path, schedule):
     m = zoo.get("mlp", dims=(16, 32, 32, 8))
