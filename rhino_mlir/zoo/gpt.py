@@ -4,7 +4,9 @@ The model itself is transformer.py (nanoGPT layout, tied embeddings). Shapes fol
 GPT-2 paper (Radford et al. 2019, 117M/345M/1.5B; vocab 50257, context 1024) and the
 GPT-3 paper (Brown et al. 2020, Table 2.1: 1.3B = 24 x 2048, 6.7B = 32 x 4096,
 175B = 96 x 12288 with 96 heads; context 2048). The 1.3B uses 16 heads of 128 as in
-Megatron-LM. Batches are per step (sequences), small where one node is the target.
+Megatron-LM. Batches are per step (sequences), small where one node is the target; the
+175B's 64 sequences are a micro-batch (the paper's 1536-sequence batch does not fit one
+step without pipelining: its attention scores alone are 1.6 TB per device on 1024 GPUs).
 """
 from __future__ import annotations
 
@@ -29,7 +31,7 @@ CONFIGS = {
     "gpt-1.3b": Config(n_layer=24, d_model=2048, n_head=16, vocab=50257, seq=2048, batch=8),
     "gpt-1.5b": Config(n_layer=48, d_model=1600, n_head=25, vocab=50257, seq=1024, batch=8),
     "gpt-6.7b": Config(n_layer=32, d_model=4096, n_head=32, vocab=50257, seq=2048, batch=8),
-    "gpt-175b": Config(n_layer=96, d_model=12288, n_head=96, vocab=50257, seq=2048, batch=1024),
+    "gpt-175b": Config(n_layer=96, d_model=12288, n_head=96, vocab=50257, seq=2048, batch=64),
 }
 
 
