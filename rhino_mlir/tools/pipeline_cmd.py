@@ -54,8 +54,9 @@ def compile_cmd(a, text: str, src: Path) -> Path:
     return path
 
 
-def plan_cmd(a, module) -> int:
-    """`rhino plan --stages N`: the pipeline plan next to the best single-stage plan."""
+def plan_cmd(a, module, pp=None, single=None) -> int:
+    """`rhino plan --stages N`: the pipeline plan next to the best single-stage plan
+    (`pp`/`single`: already computed by the caller)."""
     import json
 
     from ..cluster import load_cluster
@@ -64,12 +65,13 @@ def plan_cmd(a, module) -> int:
     cl = load_cluster(a.cluster)
     if a.memory:
         cl = cl.with_memory(a.memory)
-    pp = plan_pipeline(module, cl, a.stages, a.microbatches, a.schedule or "1f1b", _batch_args(a))
-    single = None
-    try:
-        single = run_planner(a, module, progress=False).plan.prediction.step_time_s
-    except RhinoError as e:                   # e.g. no single-stage plan fits the memory
-        single = str(e)
+    if pp is None:
+        pp = plan_pipeline(module, cl, a.stages, a.microbatches, a.schedule or "1f1b", _batch_args(a))
+    if single is None:
+        try:
+            single = run_planner(a, module, progress=False).plan.prediction.step_time_s
+        except RhinoError as e:               # e.g. no single-stage plan fits the memory
+            single = str(e)
     if a.json:
         d = pp.to_json()
         d["single_stage_step_time_s"] = single

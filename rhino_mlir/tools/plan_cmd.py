@@ -91,6 +91,33 @@ def run_planner(a, module, progress: bool = True):
             say.stop()
 
 
+# Without --stages, a cluster of several nodes (or device types) also gets a pipeline
+# with one stage per node (at most 4 nodes, else 2 stages) weighed against the
+# single-stage plan; at O2 only for programs up to this many ops (O3: always).
+AUTO_PIPELINE_OPS = 60_000
+
+
+def auto_pipeline(a, module, res):
+    """(PipelinePlan, seconds) for a multi-node cluster, or None."""
+    import time
+    from ..partition.pipeline import plan_pipeline
+    from ..cluster import load_cluster
+    cl = load_cluster(a.cluster)
+    if a.memory:
+        cl = cl.with_memory(a.memory)
+    if getattr(a, "stages", None) or (cl.num_nodes < 2 and cl.homogeneous):
+        return None
+    if a.level != "O3" and len(res.graph.nodes) > AUTO_PIPELINE_OPS:
+        return None
+    stages = cl.num_nodes if 2 <= cl.num_nodes <= 4 else 2
+    t0 = time.perf_counter()
+    try:
+        pp = plan_pipeline(module, cl, stages, None, "1f1b", _batch_args(a))
+    except RhinoError:
+        return None                        # not pipelinable (no batch, loops over it, ...)
+    return pp, time.perf_counter() - t0
+
+
 def register(sub) -> None:
     p = sub.add_parser("plan", help="choose the sharding of every tensor for a cluster and report it")
     p.add_argument("input", help="StableHLO program (.mlir text or bytecode)")
@@ -124,6 +151,15 @@ def cmd_plan(a) -> int:
     plan = res.plan
     plan.search["parse_and_inline_s"] = parse_s
     plan.search["total_s"] = (plan.search.get("total_s") or 0.0) + parse_s
+    pipe = auto_pipeline(a, module, res)
+    if pipe is not None:
+        plan.search["pipeline_s"] = pipe[1]
+        if pipe[0].fits and pipe[0].step_time_s < plan.prediction.step_time_s:
+            if not a.json:
+                print(f"a {pipe[0].stages}-stage pipeline is predicted faster than the best "
+                      f"single-stage plan ({pipe[0].step_time_s * 1e3:.3f} ms vs "
+                      f"{plan.prediction.step_time_s * 1e3:.3f} ms): chosen", file=sys.stderr)
+            return pipeline_cmd.plan_cmd(a, module, pipe[0], plan.prediction.step_time_s)
     if a.output:
         tmp = Path(a.output + ".tmp")
         tmp.write_text(plan.to_json())
