@@ -3,7 +3,7 @@
 For every 1-D and 2-D mesh of the cluster's devices it prices the baselines (data
 parallel, Megatron tensor parallel, both) and, for `auto`, searches from them
 (solve.py: O2 coordinate descent; O3 adds the ILP of ilp.py, keeping the better).
-It returns the fastest plan that fits the per-device memory budget (among plans within
+O3 also tries strided (sub-axis) splits from the best plan. It returns the fastest plan that fits the per-device memory budget (among plans within
 1% of the fastest, the one using the least memory), or raises an error naming the
 smallest budget that any explored plan needs.
 """
@@ -150,9 +150,12 @@ def plan_module(module, req: Request) -> Result:
     t3 = time.perf_counter()
     if req.level == "O3" and req.strategy == "auto":
         from .ilp import solve_ilp
-        best = _pick(cands, "auto", budget)
+        best = _pick([c for c in cands if c.asg is not None], "auto", budget)
         if best is not None:
             ev = Evaluator(space, best.mesh, timer)
+            a3 = best.asg.copy()                       # strided (sub-axis) splits too
+            descend(ev, a3, budget, frozen=frozen, strided=True)
+            cands.append(_candidate("auto<strided", best.mesh, a3, ev))
             asg = solve_ilp(ev, best.asg, budget, frozen=frozen)
             if asg is not None:
                 cands.append(_candidate("auto<ilp", best.mesh, asg, ev))

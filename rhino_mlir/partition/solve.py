@@ -16,11 +16,23 @@ from ..sharding import AxisRef, Mesh, TensorSharding
 from .evaluate import Evaluator
 
 
-def options(mesh: Mesh) -> list[tuple[AxisRef, ...]]:
+def options(mesh: Mesh, strided: bool = False) -> list[tuple[AxisRef, ...]]:
+    """Ordered axis tuples a group may take. `strided` adds the two halves of each axis
+    (sub-axes "y":(1)k and "y":(k)s/k, k its smallest factor): Rhino's strided splits,
+    e.g. 12 heads on 4 of 8 devices with the other factor of 2 on the batch."""
     axes = [AxisRef(n) for n, s in mesh.axes if s > 1]
+    parts = list(axes)
+    if strided:
+        for n, s in mesh.axes:
+            k = next((d for d in range(2, s) if s % d == 0), None)
+            if k is not None:
+                parts += [AxisRef(n, 1, k), AxisRef(n, k, s // k)]
     out = [()]
     for k in range(1, len(axes) + 1):
-        out += [tuple(p) for p in itertools.permutations(axes, k)]
+        for p in itertools.permutations(parts, k):
+            if all(not a.overlaps(b, mesh) for i, a in enumerate(p) for b in p[i + 1:]) and \
+                    (k == 1 or any(a.size is None for a in p) or len(p) == 1):
+                out.append(tuple(p))
     return out
 
 
@@ -41,15 +53,15 @@ class Assignment:
         return s
 
     def _derive(self, shape, per_dim) -> TensorSharding:
-        dims, used = [], set()
+        dims, used = [], []
         for size, axes_in in zip(shape, per_dim):
             axes, k = [], 1
             for a in axes_in:
-                n = self.mesh.axis_size(a.name)
-                if a.name in used or size % (k * n):
+                n = a.length(self.mesh)
+                if any(a.overlaps(u, self.mesh) for u in used) or size % (k * n):
                     break
                 axes.append(a)
-                used.add(a.name)
+                used.append(a)
                 k *= n
             dims.append(tuple(axes))
         return TensorSharding(self.mesh.name, tuple(dims))
@@ -67,9 +79,9 @@ class Assignment:
 
 
 def descend(ev: Evaluator, asg: Assignment, budget: float | None, max_sweeps: int = 4,
-            frozen: frozenset = frozenset()) -> Assignment:
+            frozen: frozenset = frozenset(), strided: bool = False) -> Assignment:
     """Move one group at a time (not the frozen ones) to its best option until no move improves."""
-    opts = options(asg.mesh)
+    opts = options(asg.mesh, strided)
     mem = ev.memory(asg)["peak"]
     for _ in range(max_sweeps):
         improved = False

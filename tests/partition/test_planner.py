@@ -152,3 +152,36 @@ def test_shardings_in_the_ir_are_fixed_constraints():
                                  '#sdy.sharding<@mesh, [{}, {}]>']
     with pytest.raises(RhinoError, match="mesh @mesh of 2 devices but cluster 1x4xcpu-test has 4"):
         plan_module(m, Request(parse_cluster("1x4xcpu-test")))
+
+
+def test_strided_options_are_halves_of_an_axis():
+    from rhino_mlir.partition.solve import options
+    from rhino_mlir.sharding import Mesh
+    m = Mesh("mesh", (("x", 2), ("y", 4)))
+    plain, strided = options(m), options(m, strided=True)
+    assert len(plain) == 5 and set(plain) < set(strided)
+    texts = {tuple(a.to_text() for a in o) for o in strided}
+    assert ('"y":(1)2',) in texts and ('"x"', '"y":(2)2') in texts
+    assert ('"y":(1)2', '"y":(2)2') not in texts                 # that is just "y"
+
+
+def test_o3_plan_with_strided_search_runs():
+    def attn(x, wq, wk, wv, wo):                                   # 6 heads
+        b, t, d = x.shape
+        q, k, v = ((x @ w).reshape(b, t, 6, d // 6) for w in (wq, wk, wv))
+        a = jax.nn.softmax(jnp.einsum("bshd,bthd->bhst", q, k), -1)
+        return jnp.einsum("bhst,bthd->bshd", a, v).reshape(b, t, d) @ wo
+    rng = np.random.default_rng(0)
+    args = [rng.standard_normal(sh).astype(np.float32) * 0.1
+            for sh in [(2, 16, 48), (48, 48), (48, 48), (48, 48), (48, 48)]]
+    m = module_of(attn, *args)
+    res = plan_module(m, Request(parse_cluster("1x4xcpu-test"), level="O3", mesh=(("x", 4),)))
+    assert "auto<strided" in {c.name for c in res.candidates}
+    o2 = plan_module(module_of(attn, *args), Request(parse_cluster("1x4xcpu-test"), mesh=(("x", 4),)))
+    assert res.plan.prediction.step_time_s <= o2.plan.prediction.step_time_s
+    write_result(m, res)
+    annotated = str(m)
+    pctx = PassContext(m.context)
+    for p in ("rhino-propagate", "rhino-spmd-partition"):
+        REGISTRY[p]().apply(pctx, m)
+    check_local(str(m), annotated, args)
