@@ -51,9 +51,10 @@ def rows(out: Path) -> list[list[str]]:
 
 
 def write(out: Path, command: str) -> None:
-    body = ("## Results\n\nHeadline figures from `" + command + "` on a 2-core CPU container (details, "
-            "machine and method: [docs/benchmarks.md](docs/benchmarks.md)); GPU figures are predictions "
-            "of the cost model for H100 clusters.\n\n"
+    body = ("## Results\n\nHeadline figures written by `rhino bench` (last: `" + command + "`; the run "
+            "column says whether each came from a `--quick` or a full run) on a 2-core CPU container "
+            "(details, machine and method: [docs/benchmarks.md](docs/benchmarks.md)); GPU figures are "
+            "predictions of the cost model for H100 clusters.\n\n"
             + table(["figure", "measured", "target", "run"], rows(out))
             + "\n\n![search time vs layers](docs/img/search_layers.png)\n")
     start, end = "<!-- bench:results -->", "<!-- /bench:results -->"

@@ -29,12 +29,18 @@ def run(ctx) -> dict:
             ctx.log(f"quality: {label} on {cl}")
             d = planrun.plan(path, cl)
             rows.append(_row(label, name, ov, info, cl, d))
-    wins = [r for r in rows if r.get("verdict") == "auto <= every baseline"]
-    res = {"label": ctx.label, "rows": rows,
-           "summary": f"auto <= every fitting baseline in {len(wins)} of {len(rows)} (model, cluster) pairs"}
+    res = {"label": ctx.label, "rows": rows, "summary": summary(rows)}
     ctx.write_json("quality", res)
     ctx.section("quality", section(ctx, res))
     return res
+
+
+def summary(rows) -> str:
+    planned = [r for r in rows if "auto" in r]
+    wins = [r for r in planned if r["verdict"].startswith(("auto <=", "only auto"))]
+    out = f"auto <= every baseline that fits in {len(wins)} of {len(planned)} (model, cluster) pairs with a plan"
+    failed = [f"{r['model']} on {r['cluster']}" for r in rows if "auto" not in r]
+    return out + (f"; no plan at all for {', '.join(failed)} (see the error)" if failed else "")
 
 
 def _row(label, name, ov, info, cl, d) -> dict:
@@ -51,7 +57,7 @@ def _row(label, name, ov, info, cl, d) -> dict:
     best = planrun.best_baseline(d)
     row["best_baseline"] = best["name"] if best else None
     if best is None:
-        row["verdict"] = "no baseline fits memory"
+        row["verdict"] = "only auto fits memory"
     elif p["step_time_s"] <= best["step_time_s"] * (1 + 1e-9):
         row["verdict"] = "auto <= every baseline"
     else:
@@ -81,7 +87,8 @@ def section(ctx, res) -> str:
     rows = []
     for r in res["rows"]:
         if "error" in r:
-            rows.append([r["model"], r["cluster"], "error", r["error"], "", "", "", "", ""])
+            err = r["error"].replace("rhino plan: error: ", "")
+            rows.append([r["model"], r["cluster"], "no plan", "", "", "", "", "", err])
             continue
         a = r["auto"]
         base = {b["name"]: b for b in r["baselines"]}
@@ -97,5 +104,7 @@ def section(ctx, res) -> str:
                        "Predicted step time (ms) from `rhino plan --json` on a bf16 train step, global "
                        "batch 64; each baseline on its best mesh; (OOM): the baseline needs more than the "
                        "80 GiB of an H100, so it is not a valid plan. Compute and communication are summed "
-                       "(no overlap is modelled). ZeRO-1/2 are in the JSON.")
+                       "(no overlap is modelled). ZeRO-1/2 are in the JSON. \"no plan\": nothing the "
+                       "single-stage planner explores fits (it has no activation recomputation; such a "
+                       "batch needs micro-batches, i.e. pipelining).")
             + "\n" + table(hdr, rows) + "\n\n" + res["summary"] + ".\n")
