@@ -77,6 +77,45 @@ def plan(path: Path, cluster: str, level: str = "O2", strategy: str = "auto", ti
         return {"error": last, "wall_s": round(wall, 2), "cpu_s": round(cpu, 2), "command": _show(cmd)}
     d = json.loads(p.stdout)
     d.update(wall_s=round(wall, 3), cpu_s=round(cpu, 3), command=_show(cmd))
+    if "stages" in d and "prediction" not in d:        # the planner chose a pipeline
+        d["mesh"] = d["meshes"][0]["axes"] if d.get("meshes") else []
+        d["strategy"] = f"pipeline {d['stages']} stages x {d['microbatches']} mb ({d.get('schedule')})"
+        d.setdefault("search", {})
+    return d
+
+
+def plan_in_process(path: Path, cluster: str) -> dict:
+    """The single-stage plan with its baselines (what `rhino plan --json` prints for one
+    node), plus `pipeline`: the pipeline `rhino plan` weighs on several nodes, if any."""
+    import dataclasses
+    from types import SimpleNamespace
+
+    from rhino_mlir import ir as I
+    from rhino_mlir.cluster import load_cluster
+    from rhino_mlir.errors import RhinoError
+    from rhino_mlir.partition.planner import Request, plan_module
+    from rhino_mlir.passes import REGISTRY, PassContext
+    ctx = I.new_context()
+    module = I.parse_module(path.read_bytes(), ctx, str(path))
+    REGISTRY["rhino-inline"]().apply(PassContext(ctx), module)
+    t0 = time.perf_counter()
+    try:
+        res = plan_module(module, Request(load_cluster(cluster)))
+    except RhinoError as e:
+        return {"error": str(e), "wall_s": round(time.perf_counter() - t0, 2)}
+    d = dataclasses.asdict(res.plan)
+    d.pop("values", None)
+    d.update(step_time_s=res.plan.prediction.step_time_s, wall_s=round(time.perf_counter() - t0, 2))
+    try:
+        from rhino_mlir.tools.plan_cmd import auto_pipeline
+        ns = SimpleNamespace(cluster=cluster, memory=None, stages=None, level="O2", batch_args=None)
+        pipe = auto_pipeline(ns, module, res)
+    except (ImportError, AttributeError, TypeError):
+        pipe = None
+    if pipe is not None and pipe[0].fits:
+        pp = pipe[0]
+        d["pipeline"] = {"stages": pp.stages, "microbatches": pp.microbatches, "step_time_s": pp.step_time_s,
+                         "bubble": getattr(pp, "bubble", None)}
     return d
 
 

@@ -44,7 +44,8 @@ def run(ctx) -> dict:
         if "error" in d:
             row["error"] = d["error"]
         else:
-            row.update(search=d["search"], mesh=d["mesh"], strategy=d["strategy"], step_time_s=d["step_time_s"])
+            row.update(search=d.get("search", {}), mesh=d.get("mesh"), strategy=d.get("strategy"),
+                       step_time_s=d.get("step_time_s"))
         rows.append(row)
     res = {"label": ctx.label, "rows": rows, "checks": checks(rows)}
     res["summary"] = "; ".join(f"{k}: {v['value']} ({_verdict(v)})" for k, v in res["checks"].items())
