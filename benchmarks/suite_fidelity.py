@@ -24,7 +24,9 @@ CLUSTER = "1x4xcpu"
 
 
 def config(quick: bool) -> dict:
-    return dict(batch=8, seq=64, d_model=128, n_head=4) if quick else dict(batch=8, seq=128, d_model=256, n_head=8)
+    """Quick and full alike: a smaller block (8 x 64 x 128) measured per-call overheads and
+    noise, not the plans (Kendall tau -0.07 to 0.43 in quick runs vs 0.79 here)."""
+    return dict(batch=8, seq=128, d_model=256, n_head=8)
 
 
 def pool(text: str, seed: int = 0, per_candidate: int = 12, random_full: int = 40):
