@@ -145,9 +145,16 @@ def set_result_attr(f, i: int, name: str, value) -> None:
     update_result_attrs(f, {i: {name: value}})
 
 
-def check(sh: TensorSharding, mesh: Mesh | None, shape, what: str, who: str, known: set[str]) -> None:
-    """Validate one annotation against the mesh and the tensor it is on."""
+def check(sh: TensorSharding, mesh: Mesh | None, shape, what, who: str, known: set[str]) -> None:
+    """Validate one annotation against the mesh and the tensor it is on. `what` names the
+    value: a string, or a callable made only on error (value names print the module)."""
+    name = what if isinstance(what, str) else None
     if sh.mesh not in known or mesh is None:
-        raise ShardingError(f"{who}: {what} names unknown mesh @{sh.mesh}"
+        raise ShardingError(f"{who}: {name or what()} names unknown mesh @{sh.mesh}"
                             f" (meshes: {', '.join('@' + k for k in sorted(known)) or 'none'})")
-    sh.validate(mesh, shape, f"{who}: {what}")
+    try:
+        sh.validate(mesh, shape, f"{who}: {name or '?'}")
+    except ShardingError as e:
+        if name is not None:
+            raise
+        raise ShardingError(str(e).replace(f"{who}: ?", f"{who}: {what()}", 1)) from None

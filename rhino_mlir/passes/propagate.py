@@ -170,7 +170,7 @@ def seed(f, module, mesh: Mesh, who: str) -> State:
         if shs is None:
             continue
         for v, s in zip(op.results, shs):
-            A.check(s, mesh, I.shape_of(v.type), f"{I.value_name(v)} ({op.name})", who, known)
+            A.check(s, mesh, I.shape_of(v.type), lambda v=v, op=op: f"{I.value_name(v)} ({op.name})", who, known)
             st.sh[v] = s.closed()
             if not any(s.open_dims):
                 st.fixed.add(v)
