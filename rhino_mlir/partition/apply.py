@@ -57,6 +57,9 @@ def _arg_index(f, v):
 def write_result(module, result) -> None:
     """Annotate with a planner Result (value ids of its graph)."""
     g = result.graph
+    if g.func != I.main_func(module):
+        raise RhinoError("write_result: the plan's graph belongs to another module; apply its Plan "
+                         "(partition.apply.write_plan) to annotate a different parse")
     write(module, result.mesh, [result.shardings[a] for a in g.args],
           {g.values[v]: s for v, s in enumerate(result.shardings) if g.producer[v] >= 0},
           result.results or None)

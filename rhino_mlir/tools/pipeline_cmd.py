@@ -26,7 +26,8 @@ def add_pipeline_flags(p: argparse.ArgumentParser) -> None:
 
 
 def wanted(a) -> bool:
-    return bool(getattr(a, "stages", None)) or (getattr(a, "microbatches", None) or 1) > 1
+    """A pipeline was asked for (`--stages 1` asks for one stage: no pipeline)."""
+    return (getattr(a, "stages", None) or 1) > 1 or (getattr(a, "microbatches", None) or 1) > 1
 
 
 def compile_cmd(a, text: str, src: Path) -> Path:

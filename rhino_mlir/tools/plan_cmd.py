@@ -118,6 +118,16 @@ def auto_pipeline(a, module, res):
     return pp, time.perf_counter() - t0
 
 
+def _plan_json(plan) -> dict:
+    d = asdict(plan)
+    d["step_time_s"] = plan.prediction.step_time_s
+    d["memory_per_device_bytes"] = plan.prediction.memory_per_device_bytes
+    d["search_time_s"] = plan.search["total_s"]
+    d["chosen"] = "single-stage"
+    d.pop("values", None)
+    return d
+
+
 def register(sub) -> None:
     p = sub.add_parser("plan", help="choose the sharding of every tensor for a cluster and report it")
     p.add_argument("input", help="StableHLO program (.mlir text or bytecode)")
@@ -155,7 +165,14 @@ def cmd_plan(a) -> int:
     if pipe is not None:
         plan.search["pipeline_s"] = pipe[1]
         if pipe[0].fits and pipe[0].step_time_s < plan.prediction.step_time_s:
-            if not a.json:
+            if a.json:                        # the single-stage keys, plus the chosen pipeline
+                d = _plan_json(plan)
+                d["chosen"] = "pipeline"
+                d["pipeline"] = pipe[0].to_json()
+                d["single_stage_step_time_s"] = d["step_time_s"]
+                d["step_time_s"] = pipe[0].step_time_s
+                print(json.dumps(d))
+                return 0
                 print(f"a {pipe[0].stages}-stage pipeline is predicted faster than the best "
                       f"single-stage plan ({pipe[0].step_time_s * 1e3:.3f} ms vs "
                       f"{plan.prediction.step_time_s * 1e3:.3f} ms): chosen", file=sys.stderr)
@@ -165,12 +182,7 @@ def cmd_plan(a) -> int:
         tmp.write_text(plan.to_json())
         tmp.replace(a.output)
     if a.json:
-        d = asdict(plan)
-        d["step_time_s"] = plan.prediction.step_time_s
-        d["memory_per_device_bytes"] = plan.prediction.memory_per_device_bytes
-        d["search_time_s"] = plan.search["total_s"]
-        d.pop("values", None)
-        print(json.dumps(d))
+        print(json.dumps(_plan_json(plan)))
     else:
         print(report.text(plan), end="")
     return 0

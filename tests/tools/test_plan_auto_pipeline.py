@@ -18,8 +18,10 @@ def test_slow_inter_node_link_picks_a_two_stage_pipeline(tmp_path, capsys):
     cl.write_text(json.dumps({"spec": "2x8xA100", "inter_node": {"bandwidth": "25Gb/s", "latency": "10us"}}))
     assert rhino_main(["plan", str(src), "--cluster", str(cl), "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert d["stages"] == 2 and d["step_time_s"] < d["single_stage_step_time_s"]
-    assert [m["devices"] for m in d["meshes"]] == [list(range(8)), list(range(8, 16))]
+    assert d["chosen"] == "pipeline" and d["step_time_s"] < d["single_stage_step_time_s"]
+    p = d["pipeline"]
+    assert p["stages"] == 2 and [m["devices"] for m in p["meshes"]] == [list(range(8)), list(range(8, 16))]
+    assert {"mesh", "memory_per_device_bytes", "search_time_s", "baselines"} <= set(d)
 
 
 def test_single_node_cluster_plans_one_stage(tmp_path, capsys):
@@ -28,4 +30,4 @@ def test_single_node_cluster_plans_one_stage(tmp_path, capsys):
     src.write_text(text)
     assert rhino_main(["plan", str(src), "--cluster", "1x4xcpu-test", "--json"]) == 0
     d = json.loads(capsys.readouterr().out)
-    assert "stages" not in d and d["mesh"]
+    assert d["chosen"] == "single-stage" and d["mesh"]
