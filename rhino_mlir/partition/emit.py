@@ -197,6 +197,13 @@ class Emitter:
     def select(self, mask, a, b) -> ir.Value:
         return self.op("stablehlo.select", a.type, [mask, a, b])
 
+    def reshape(self, x, shape) -> ir.Value:
+        return self.op("stablehlo.reshape", I.make_tensor(list(shape), I.elem_of(x.type)), [x])
+
+    def broadcast_dims(self, x, t: ir.Type, dims) -> ir.Value:
+        """Broadcast x into type t, x's dims landing on `dims` of the result."""
+        return self.op("stablehlo.broadcast_in_dim", t, [x], {"broadcast_dimensions": I.i64_array(list(dims))})
+
     def broadcast(self, scalar, t: ir.Type) -> ir.Value:
         return self.op("stablehlo.broadcast_in_dim", t, [scalar], {"broadcast_dimensions": I.i64_array([])})
 

@@ -40,7 +40,7 @@ def shift(em, mesh: Mesh, ix, sharded: dict, local_operand, indices):
                 hi = list(shape)
                 lo[vd], hi[vd] = comp, comp + 1
                 k = em.slice(indices, lo, hi)
-                k = em.op("stablehlo.reshape", I.make_tensor(batch, elem), [k])
+                k = em.reshape(k, batch)
             kt = ir.RankedTensorType(k.type)
             ge = em.op("stablehlo.compare", I.make_tensor(kt.shape, i1), [k, em.splat(0, k.type)],
                        {"comparison_direction": I.attr("#stablehlo<comparison_direction GE>")})
@@ -55,6 +55,5 @@ def mask_result(em, result, valid, ix):
     """Zero the gathered rows whose index fell outside this device's shard."""
     rt = ir.RankedTensorType(result.type)
     batch_dims = [k for k in range(rt.rank) if k not in ix.offset_dims]
-    keep = em.op("stablehlo.broadcast_in_dim", I.make_tensor(list(rt.shape), ir.IntegerType.get_signless(1)),
-                 [valid], {"broadcast_dimensions": I.i64_array(batch_dims)})
+    keep = em.broadcast_dims(valid, I.make_tensor(list(rt.shape), ir.IntegerType.get_signless(1)), batch_dims)
     return em.select(keep, result, em.splat(0, result.type))

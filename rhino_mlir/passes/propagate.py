@@ -153,6 +153,17 @@ def check_static(f) -> None:
                 raise UnsupportedError(f"dynamic shapes are not supported: {I.value_name(v)} : {v.type}")
 
 
+def prepare(module, who: str):
+    """(@main, its mesh or None): static shapes checked, mhlo.sharding imported, rules attached."""
+    f = I.main_func(module)
+    check_static(f)
+    A.import_mhlo(module, who)
+    mesh = A.module_mesh(module, who)
+    if mesh is not None:
+        rules.populate(module)
+    return f, mesh
+
+
 def seed(f, module, mesh: Mesh, who: str) -> State:
     """Initial state from the annotations on arguments, ops and constraints (validated)."""
     st = State(mesh)
@@ -212,13 +223,9 @@ class Propagate(ModulePass):
 
     def apply(self, pctx: PassContext, module) -> None:
         with module.context, ir.Location.unknown():
-            f = I.main_func(module)
-            check_static(f)
-            A.import_mhlo(module, self.name)
-            mesh = A.module_mesh(module, self.name)
+            f, mesh = prepare(module, self.name)
             if mesh is None:
                 return                                   # nothing annotated: all replicated
-            rules.populate(module)
             st = seed(f, module, mesh, self.name)
             cons = run(f.regions[0].blocks[0], st)
             write(f, st, cons)

@@ -28,7 +28,7 @@ from ..partition.reshard import Step, emit, plan, total_bytes
 from ..partition.strategy import Layout, Tensor, choose
 from ..sharding import AxisRef, Mesh, TensorSharding, axes_size
 from .base import ModulePass, PassContext, register
-from .propagate import check_static
+from .propagate import prepare
 
 
 class Partitioner:
@@ -297,14 +297,10 @@ class SpmdPartition(ModulePass):
 
     def apply(self, pctx: PassContext, module) -> None:
         with module.context, ir.Location.unknown():
-            f = I.main_func(module)
-            check_static(f)
-            A.import_mhlo(module, self.name)
-            mesh = A.module_mesh(module, self.name)
+            f, mesh = prepare(module, self.name)
             if mesh is None:
                 raise self.fail("the module has no sdy.mesh; add `sdy.mesh @mesh = <[\"x\"=N]>` and "
                                 "shardings (or run rhino-auto-shard) before partitioning")
-            rules.populate(module)
             p = Partitioner(mesh, pctx, self.name)
             p.func(f)
             strip_annotations(f)
