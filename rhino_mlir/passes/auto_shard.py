@@ -11,6 +11,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from ..cluster import load_cluster
+from ..errors import RhinoError
 from ..partition.apply import write_result
 from ..partition.planner import Request, plan_module
 from .base import ModulePass, PassContext, register
@@ -28,10 +29,13 @@ class AutoShard(ModulePass):
     batch_args: tuple[int, ...] = ()
 
     def apply(self, pctx: PassContext, module) -> None:
-        cl = load_cluster(self.cluster)
-        if self.memory:
-            cl = cl.with_memory(self.memory)
-        res = plan_module(module, Request(cl, self.level, self.strategy,
-                                          list(self.batch_args) or None))
+        try:
+            cl = load_cluster(self.cluster)
+            if self.memory:
+                cl = cl.with_memory(self.memory)
+            res = plan_module(module, Request(cl, self.level, self.strategy,
+                                              list(self.batch_args) or None))
+        except RhinoError as e:
+            raise self.fail(str(e)) from None
         write_result(module, res)
         pctx.stats[self.name] = res.plan
