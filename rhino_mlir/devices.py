@@ -68,6 +68,9 @@ class DeviceProfile:
     link_name: str = ""
     collective_overhead: float = 10e-6     # s per collective call (launch, sync)
     cores: int = 0                         # > 0: ranks on a node share this many cores
+    # s per collective call added when ranks outnumber cores (a call waits for every
+    # rank to be scheduled); measured by `rhino calibrate` with 2x cores ranks
+    oversubscribed_overhead: float = 0.0
     aliases: tuple[str, ...] = ()
     source: str = ""                       # where the numbers come from
 
@@ -91,10 +94,12 @@ class DeviceProfile:
         if self.cores <= 0 or ranks <= 1:
             return self
         f = max(1.0, ranks / self.cores)
+        extra = self.oversubscribed_overhead * (f - 1.0) if f > 1 else 0.0
         return replace(self, flops=tuple((k, v / f) for k, v in self.flops),
                        hbm_bandwidth=self.hbm_bandwidth / f,
                        link_bandwidth=self.link_bandwidth / f,
                        link_latency=self.link_latency * f,
+                       collective_overhead=self.collective_overhead + extra,
                        memory=self.memory // ranks)
 
     def to_json(self) -> dict:
@@ -103,6 +108,7 @@ class DeviceProfile:
                 "launch_overhead": self.launch_overhead,
                 "link_bandwidth": self.link_bandwidth, "link_latency": self.link_latency,
                 "link_name": self.link_name, "collective_overhead": self.collective_overhead,
+                "oversubscribed_overhead": self.oversubscribed_overhead,
                 "cores": self.cores, "source": self.source}
 
     @staticmethod
@@ -118,6 +124,7 @@ class DeviceProfile:
                 link_bandwidth=float(d["link_bandwidth"]),
                 link_latency=float(d["link_latency"]), link_name=str(d.get("link_name", "")),
                 collective_overhead=float(d["collective_overhead"]),
+                oversubscribed_overhead=float(d.get("oversubscribed_overhead", 0.0)),
                 cores=int(d.get("cores", 0)), aliases=(), source=str(d.get("source", "")))
         except (KeyError, TypeError, ValueError, AttributeError) as e:
             raise DeviceError(f"{where}: bad device profile ({type(e).__name__}: {e}); "

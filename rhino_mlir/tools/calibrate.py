@@ -73,10 +73,10 @@ def measure_memcpy(nbytes: int = 64 << 20, seconds: float = 0.6) -> float:
     return 2 * nbytes / best
 
 
-def _runtime_program() -> tuple[str, str]:
-    """A local program whose only work is one `rhino` all_reduce import over 2 ranks."""
+def _runtime_program(ranks: int = 2) -> tuple[str, str]:
+    """A local program whose only work is one `rhino` all_reduce import over `ranks` ranks."""
     from ..launch.imports import Collective
-    name = "rhino." + Collective("all_reduce", reduce="sum", groups=((0, 1),)).encode(0)
+    name = "rhino." + Collective("all_reduce", reduce="sum", groups=(tuple(range(ranks)),)).encode(0)
     t = f"tensor<{SMALL_ELEMS}xf32>"
     text = f"""module {{
   func.func private @{name}({t}) -> {t}
@@ -89,8 +89,8 @@ def _runtime_program() -> tuple[str, str]:
     return name, text
 
 
-def measure_mpi(use_runtime: bool = True, timeout: float = 60) -> dict | None:
-    """2-rank timings (seconds) from a child under mpiexec; None when MPI is missing."""
+def measure_mpi(use_runtime: bool = True, timeout: float = 60, ranks: int = 2) -> dict | None:
+    """`ranks`-rank timings (seconds) from a child under mpiexec; None when MPI is missing."""
     try:
         import mpi4py  # noqa: F401
         from ..launch.launcher import find_mpiexec, rank_env
@@ -103,15 +103,15 @@ def measure_mpi(use_runtime: bool = True, timeout: float = 60) -> dict | None:
             try:
                 import iree.compiler as ic
                 from ..launch.compile import target_flags
-                data = ic.compile_str(_runtime_program()[1], input_type="stablehlo",
+                data = ic.compile_str(_runtime_program(ranks)[1], input_type="stablehlo",
                                       extra_args=target_flags("llvm-cpu"))
                 vmfb = os.path.join(tmp, "allreduce.vmfb")
                 Path(vmfb).write_bytes(data)
             except Exception as e:             # the runtime overhead is optional
                 print(f"calibrate: skipping the runtime call ({type(e).__name__}: {e})",
                       file=sys.stderr)
-        cmd = [mpiexec, "-n", "2", sys.executable, "-m", "rhino_mlir.tools.calibrate",
-               "--mpi-worker", vmfb or "-"]
+        cmd = [mpiexec, "-n", str(ranks), sys.executable, "-m", "rhino_mlir.tools.calibrate",
+               "--mpi-worker", vmfb or "-"] + (["small"] if ranks > 2 else [])
         try:
             r = subprocess.run(cmd, capture_output=True, text=True, timeout=timeout,
                                env=rank_env())
@@ -125,8 +125,9 @@ def measure_mpi(use_runtime: bool = True, timeout: float = 60) -> dict | None:
     return json.loads(r.stdout.strip().splitlines()[-1])
 
 
-def _mpi_worker(vmfb: str) -> int:
-    """Runs under mpiexec -n 2; rank 0 prints one JSON line of medians (slowest rank)."""
+def _mpi_worker(vmfb: str, small_only: bool = False) -> int:
+    """Runs under mpiexec; rank 0 prints one JSON line of medians (slowest rank).
+    `small_only`: just the small calls, few repetitions (oversubscribed ranks are slow)."""
     from mpi4py import MPI
     comm = MPI.COMM_WORLD
 
@@ -140,7 +141,8 @@ def _mpi_worker(vmfb: str) -> int:
         return comm.allreduce(float(np.median(ts[2:])), op=MPI.MAX)
 
     out = {}
-    for nbytes, reps in ((SMALL_ELEMS * 4, 200), (BIG[0], 10), (BIG[1], 5)):
+    sizes = ((SMALL_ELEMS * 4, 20),) if small_only else ((SMALL_ELEMS * 4, 200), (BIG[0], 10), (BIG[1], 5))
+    for nbytes, reps in sizes:
         x = np.ones(nbytes // 4, np.float32)
         y = np.empty_like(x)
         out[str(nbytes)] = timed(lambda: comm.Allreduce(x, y, op=MPI.SUM), reps)
@@ -150,7 +152,7 @@ def _mpi_worker(vmfb: str) -> int:
         driver = os.environ.get("RHINO_IREE_DRIVER", "local-task")
         with Executor(vmfb, MpiCommunicator(comm), driver=driver) as ex:
             x = np.ones(SMALL_ELEMS, np.float32)
-            out["runtime_small"] = timed(lambda: ex(x), 200)
+            out["runtime_small"] = timed(lambda: ex(x), 20 if small_only else 200)
     if comm.Get_rank() == 0:
         print(json.dumps(out))
     return 0
@@ -185,6 +187,13 @@ def calibrate(mpi: bool = True, log=lambda msg: print(msg, file=sys.stderr)) -> 
             log("mpi: no mpiexec/mpi4py in this environment; keeping link defaults")
         else:
             fields = fit_mpi(t)
+            cores = p.cores or os.cpu_count() or 1
+            over = measure_mpi(ranks=2 * cores) if cores >= 1 else None
+            if over is not None and "runtime_small" in over and "runtime_small" in t:
+                # each rank beyond the cores adds this much to every collective call
+                fields["oversubscribed_overhead"] = max(0.0, over["runtime_small"] - t["runtime_small"])
+                log(f"mpi, {2 * cores} ranks on {cores} cores: "
+                    f"+{fields['oversubscribed_overhead'] * 1e3:.3f} ms per collective call")
             log(f"mpi, 2 ranks: {fields['link_latency'] * 1e6:.1f} us per ring step, "
                 f"{fields['link_bandwidth'] / 1e9:.2f} GB/s"
                 + (f", runtime overhead {fields['collective_overhead'] * 1e3:.3f} ms per call"
@@ -220,8 +229,8 @@ def run(args) -> int:
 
 
 if __name__ == "__main__":
-    if len(sys.argv) == 3 and sys.argv[1] == "--mpi-worker":
-        sys.exit(_mpi_worker(sys.argv[2]))
+    if len(sys.argv) in (3, 4) and sys.argv[1] == "--mpi-worker":
+        sys.exit(_mpi_worker(sys.argv[2], len(sys.argv) == 4))
     import argparse
     ap = argparse.ArgumentParser(prog="rhino")
     register(ap.add_subparsers(dest="cmd", required=True))
