@@ -12,3 +12,12 @@ os.environ.setdefault("JAX_PLATFORMS", "cpu")
 
 # tests/ on sys.path so `from harness import ...` and `import programs` work under xdist
 sys.path.insert(0, os.path.dirname(__file__))
+
+# Plans must not depend on this machine's `rhino calibrate` result: every session gets
+# its own cache root (cpu profile defaults, cold IREE compile cache) unless one is given.
+if "RHINO_CACHE" not in os.environ:
+    import atexit
+    import shutil
+    import tempfile
+    os.environ["RHINO_CACHE"] = tempfile.mkdtemp(prefix="rhino-test-cache-")
+    atexit.register(shutil.rmtree, os.environ["RHINO_CACHE"], True)
