@@ -136,6 +136,17 @@ def populate(module) -> None:
     I.run_pipeline(module, "builtin.module(func.func(sdy-populate-op-sharding-rules))", "rhino-rules")
 
 
+def strip(root) -> None:
+    """Remove the `sdy.sharding_rule` attributes `populate` attached (XLA rejects them)."""
+    for region in root.regions:
+        for block in region.blocks:
+            for op in block.operations:
+                op = op.operation
+                if "sdy.sharding_rule" in op.attributes:
+                    del op.attributes["sdy.sharding_rule"]
+                strip(op)
+
+
 _warned: set[str] = set()
 _cache: dict[str, OpRule] = {}
 

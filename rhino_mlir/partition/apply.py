@@ -7,6 +7,7 @@ Adds `sdy.mesh @mesh`, `sdy.sharding` on every argument and result of @main and
 from __future__ import annotations
 
 from .. import ir as I
+from ..analysis import rules
 from ..errors import RhinoError
 from ..ir import ir
 from ..sharding import Mesh, TensorSharding, parse_sharding
@@ -28,6 +29,7 @@ def write(module, mesh: Mesh, arg_sh: list[TensorSharding], value_sh: dict,
     """value_sh: ir.Value -> TensorSharding (missing values are left to rhino-propagate);
     result_sh: the shardings of @main's results (default: their values')."""
     with module.context, ir.Location.unknown():
+        rules.strip(module.operation)                   # the planner's rule attributes
         _set_mesh(module, mesh)
         f = I.main_func(module)
         A.update_arg_attrs(f, {i: {"sdy.sharding": I.attr(s.to_text())} for i, s in enumerate(arg_sh)})

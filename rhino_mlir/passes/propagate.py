@@ -229,3 +229,4 @@ class Propagate(ModulePass):
             st = seed(f, module, mesh, self.name)
             cons = run(f.regions[0].blocks[0], st)
             write(f, st, cons)
+            rules.strip(module.operation)

@@ -283,10 +283,10 @@ def _after(op):
 
 
 def strip_annotations(f) -> None:
+    rules.strip(f)
     for op in I.walk_ops(f):
-        for key in ("sdy.sharding_rule", "sdy.sharding"):
-            if key in op.attributes:
-                del op.attributes[key]
+        if "sdy.sharding" in op.attributes:
+            del op.attributes["sdy.sharding"]
 
 
 @register

@@ -13,22 +13,15 @@ from dataclasses import dataclass
 import numpy as np
 
 from . import layers as L
+from . import transformer
 from .optim import make_train_steps
 from .params import Keys
 
 
 @dataclass(frozen=True)
-class Config:
-    n_layer: int = 2
-    d_model: int = 32
-    n_head: int = 4
-    vocab: int = 64
-    seq: int = 16
-    batch: int = 2
-    mlp_ratio: int = 4
+class Config(transformer.Config):
+    """The transformer's sizes plus BERT's token-type vocabulary."""
     type_vocab: int = 2
-    dtype: str = "float32"
-    scan_layers: bool = False
 
 
 CONFIGS = {

@@ -28,12 +28,14 @@ class XlaMemory:
 
 
 def _for_xla(text: str) -> str:
+    """The text without the sdy.sharding_rule attributes rhino's rule pass leaves (XLA's
+    importer rejects them)."""
+    from rhino_mlir import ir as I
+    from rhino_mlir.analysis import rules
     ctx = I.new_context()
     mod = I.parse_module(text, ctx)
     with ctx:
-        for op in I.walk_ops(mod.operation):
-            if "sdy.sharding_rule" in op.attributes:
-                del op.attributes["sdy.sharding_rule"]
+        rules.strip(mod.operation)
     return str(mod)
 
 
