@@ -58,9 +58,9 @@ def run_config(cfg: str, reps: int, work: Path) -> dict:
     from rhino_mlir import zoo
     from rhino_mlir.frontend import annotate, lower
     from rhino_mlir.launch.artifact import read_artifact
-    from rhino_mlir.launch.build import compile_global
-    from rhino_mlir.launch.check import compare
-    from rhino_mlir.launch.launcher import launch
+    from rhino_mlir.launch.build.single_stage import compile_global
+    from rhino_mlir.launch.build.check import compare
+    from rhino_mlir.launch.rank.launcher import launch
     from rhino_mlir.sharding import Mesh
 
     b, t, d, h = (int(v) for v in cfg.split("x"))

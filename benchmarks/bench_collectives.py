@@ -56,10 +56,10 @@ def _program(kind: str, n: int, elems: int) -> str:
 def parent(a) -> int:
     sys.path.insert(0, str(ROOT))
     from rhino_mlir import ir as rir
-    from rhino_mlir.launch.compile import compile_one
-    from rhino_mlir.launch.launcher import find_mpiexec, rank_env
+    from rhino_mlir.launch.build.iree_compile import compile_one
+    from rhino_mlir.launch.rank.launcher import find_mpiexec, rank_env
     from rhino_mlir.passes import PassContext
-    from rhino_mlir.pipeline import run_pipeline_str
+    from rhino_mlir.passes.pass_pipeline import run_pipeline_str
     work = Path(a.work)
     work.mkdir(parents=True, exist_ok=True)
     jobs = []
@@ -101,8 +101,8 @@ def worker(a) -> int:
     sys.path.insert(0, str(ROOT))
     import numpy as np
     from mpi4py import MPI
-    from rhino_mlir.launch.comm import MpiCommunicator
-    from rhino_mlir.launch.runtime import Executor
+    from rhino_mlir.launch.rank.comm import MpiCommunicator
+    from rhino_mlir.launch.rank.runtime import Executor
     import iree.runtime as rt
     world = MPI.COMM_WORLD
     rank, n = world.rank, world.size

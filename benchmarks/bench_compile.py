@@ -47,9 +47,9 @@ def measure(name: str, work: Path) -> dict:
     from rhino_mlir import zoo
     from rhino_mlir.frontend import annotate
     from rhino_mlir.launch.artifact import read_artifact
-    from rhino_mlir.launch.build import PARTITION_PIPELINE, compile_local
+    from rhino_mlir.launch.build.single_stage import PARTITION_PIPELINE, compile_local
     from rhino_mlir.passes import PassContext
-    from rhino_mlir.pipeline import run_pipeline_str
+    from rhino_mlir.passes.pass_pipeline import run_pipeline_str
     from rhino_mlir.sharding import Mesh
 
     model, over, fn, specs = PROGRAMS[name]

@@ -6,7 +6,7 @@ For each case of tests/harness/xla_memory.py (zoo train steps on 8 XLA CPU devic
 MLP data parallel with donated state, transformer block DP x TP, GPT-tiny DP x TP, and
 GPT-tiny with a vocabulary-sharded embedding) the global program is annotated and run
 through rhino-inline + rhino-propagate; then
-  ours  analysis/memory.memory_report on that program (no partitioning), and
+  ours  partition/spmd/memory.memory_report on that program (no partitioning), and
   XLA   the same text compiled with SPMD partitioning (num_partitions=8), whose
         get_compiled_memory_stats() gives argument, output, alias and temp bytes.
 Compared: arguments + outputs - aliased + temporaries (XLA's sum), temporaries apart,
@@ -38,13 +38,14 @@ def compare(case) -> dict:
     from harness import xla_memory as X
     from rhino_mlir import ir as I
     from rhino_mlir.analysis import memory as M
+    from rhino_mlir.partition.spmd import memory as SM
 
     t0 = time.perf_counter()
     text, roles = X.build(case)
     mod = I.parse_module(text, I.new_context())
-    ours = M.memory_report(mod, roles=roles)
-    no_reshard = M.memory_report(mod, roles=roles, reshard=False)
-    unfused = M.memory_report(mod, roles=roles, fusion=False)
+    ours = SM.memory_report(mod, roles=roles)
+    no_reshard = SM.memory_report(mod, roles=roles, reshard=False)
+    unfused = SM.memory_report(mod, roles=roles, fusion=False)
     n = 1
     for _, s in case.mesh:
         n *= s
@@ -69,6 +70,7 @@ def speed(layers: int, repeat: int) -> dict:
     from harness import xla_memory as X
     from rhino_mlir import ir as I
     from rhino_mlir.analysis import memory as M
+    from rhino_mlir.partition.spmd import memory as SM
 
     case = next(c for c in X.CASES if c.name == "gpt_tiny_train_dp2_tp4")
     case = dataclasses.replace(case, overrides=tuple((k, layers if k == "n_layer" else v)

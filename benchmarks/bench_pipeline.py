@@ -6,7 +6,7 @@ and a heterogeneous-cluster stage split.
 Program: the zoo MLP SGD train step (`--layers` hidden layers of `--width`, batch 256,
 f32), compiled by `compile_pipeline` for 2 stages on 1x2xcpu and 4 stages on 1x4xcpu
 (one rank per stage), schedules gpipe and 1f1b, 4 and 8 micro-batches. Predicted: the
-plan's timeline (partition/schedule.py on the cost model's `cpu` profile). Measured:
+plan's timeline (partition/stages/schedule.py on the cost model's `cpu` profile). Measured:
 `rhino launch --repeat` median step (slowest rank, after one warm-up), and the bubble
 1 - sum(stage busy time) / (stages x step) from the ranks' per-task trace of the last
 step. Every run is checked against one device (DESIGN.md tolerances). Gantt PNG of the
@@ -35,10 +35,10 @@ from rhino_mlir import ir as I  # noqa: E402
 from rhino_mlir import zoo  # noqa: E402
 from rhino_mlir.cluster import load_cluster  # noqa: E402
 from rhino_mlir.launch.artifact import read_artifact  # noqa: E402
-from rhino_mlir.launch.build_pipeline import compile_pipeline  # noqa: E402
-from rhino_mlir.launch.check import compare  # noqa: E402
-from rhino_mlir.launch.launcher import launch  # noqa: E402
-from rhino_mlir.partition.pipeline import evaluate_split, plan_pipeline  # noqa: E402
+from rhino_mlir.launch.build.pipelined import compile_pipeline  # noqa: E402
+from rhino_mlir.launch.build.check import compare  # noqa: E402
+from rhino_mlir.launch.rank.launcher import launch  # noqa: E402
+from rhino_mlir.partition.stages.pipeline import evaluate_split, plan_pipeline  # noqa: E402
 from rhino_mlir.passes import REGISTRY, PassContext  # noqa: E402
 
 CASES = [(2, "gpipe", 8), (2, "1f1b", 4), (2, "1f1b", 8), (4, "gpipe", 8), (4, "1f1b", 4), (4, "1f1b", 8)]
@@ -117,8 +117,8 @@ def heterogeneous() -> dict:
 
 def node_boundary() -> dict:
     """GPT-1.5B train step on 2x8xA100 with a 25 Gb/s inter-node link: a 2-stage pipeline
-    (one stage per node) vs the best single-stage plan of partition/planner.py."""
-    from rhino_mlir.partition.planner import Request, plan_module
+    (one stage per node) vs the best single-stage plan of partition/search/planner.py."""
+    from rhino_mlir.partition.search.planner import Request, plan_module
     from rhino_mlir.cluster import cluster_from_json
     cl = cluster_from_json({"spec": "2x8xA100-80GB", "inter_node": {"bandwidth": "25Gb/s",
                                                                      "latency": "10us"}})

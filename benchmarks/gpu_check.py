@@ -41,7 +41,7 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
-from rhino_mlir.launch.comm import Communicator  # noqa: E402  (numpy only)
+from rhino_mlir.launch.rank.comm import Communicator  # noqa: E402  (numpy only)
 
 SPECS = {r"w_qkv|w_fc": (None, "y"), r"b_qkv|b_fc": ("y",), r"w_o|w_proj": ("y", None)}
 DTYPES = {"f32": "float32", "f16": "float16"}
@@ -66,10 +66,10 @@ def prepare(a) -> int:
     from rhino_mlir import ir as rir
     from rhino_mlir import zoo
     from rhino_mlir.frontend import annotate
-    from rhino_mlir.launch.build import compile_global
-    from rhino_mlir.launch.compile import COMMON_FLAGS, compile_one, iree_version
+    from rhino_mlir.launch.build.single_stage import compile_global
+    from rhino_mlir.launch.build.iree_compile import COMMON_FLAGS, compile_one, iree_version
     from rhino_mlir.passes import PassContext
-    from rhino_mlir.pipeline import run_pipeline_str
+    from rhino_mlir.passes.pass_pipeline import run_pipeline_str
     from rhino_mlir.sharding import Mesh
 
     out = Path(a.out)
@@ -161,7 +161,7 @@ def _timed_executor(vmfb, comm, driver, inputs, reps, imports=None) -> tuple[dic
     call plus copying the results to the host (IREE may return before the GPU is done)."""
     import iree.runtime as rt
 
-    from rhino_mlir.launch.runtime import Executor
+    from rhino_mlir.launch.rank.runtime import Executor
     with Executor(vmfb, comm, driver=driver, imports=imports) as ex:
         dev = [rt.asdevicearray(ex.device, x) for x in inputs]
 
@@ -190,7 +190,7 @@ def _xla(case: str, meta: dict, inputs: list, ref: list, reps: int, specs) -> di
     import numpy as np
 
     from rhino_mlir import zoo
-    from rhino_mlir.launch.check import compare
+    from rhino_mlir.launch.build.check import compare
     dev = jax.devices()[0]
     b, t, d, h = (int(v) for v in meta["config"].split("x"))
     m = zoo.get("transformer-block", batch=b, seq=t, d_model=d, n_head=h,
@@ -212,11 +212,11 @@ def run_case(case: str, root: Path, meta: dict, reps: int) -> dict:
     import numpy as np
 
     from rhino_mlir.launch.artifact import read_artifact
-    from rhino_mlir.launch.check import compare
-    from rhino_mlir.launch.comm import ThreadWorld
-    from rhino_mlir.launch.launcher import launch
-    from rhino_mlir.launch.layout import slice_value
-    from rhino_mlir.launch.runtime import Executor
+    from rhino_mlir.launch.build.check import compare
+    from rhino_mlir.launch.rank.comm import ThreadWorld
+    from rhino_mlir.launch.rank.launcher import launch
+    from rhino_mlir.launch.rank.layout import slice_value
+    from rhino_mlir.launch.rank.runtime import Executor
 
     cdir, info = root / case, meta["cases"][case]
     art = read_artifact(cdir / "artifact")
@@ -276,7 +276,7 @@ def run(a) -> int:
     os.environ.setdefault("XLA_PYTHON_CLIENT_PREALLOCATE", "false")
     if os.environ.get("MPIEXEC"):
         # the carried MPICH's mpiexec: its libmpi is the one the carried mpi4py loads
-        from rhino_mlir.launch import launcher
+        from rhino_mlir.launch.rank import launcher
         launcher.find_mpiexec = lambda: os.environ["MPIEXEC"]
     from importlib.metadata import version
     root = Path(a.dir)

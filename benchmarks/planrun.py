@@ -93,7 +93,7 @@ def plan_in_process(path: Path, cluster: str) -> dict:
     from rhino_mlir import ir as I
     from rhino_mlir.cluster import load_cluster
     from rhino_mlir.errors import RhinoError
-    from rhino_mlir.partition.planner import Request, plan_module
+    from rhino_mlir.partition.search.planner import Request, plan_module
     from rhino_mlir.passes import REGISTRY, PassContext
     ctx = I.new_context()
     module = I.parse_module(path.read_bytes(), ctx, str(path))

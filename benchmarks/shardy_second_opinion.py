@@ -87,7 +87,7 @@ def collectives(local_text: str) -> dict:
 def _main_shardings(text: str) -> dict:
     """'arg i' / 'result i' -> closed sharding text, for @main's annotated values."""
     from rhino_mlir import ir as I
-    from rhino_mlir.partition import annotations as A
+    from rhino_mlir.sharding import annotations as A
     ctx = I.new_context()
     mod = I.parse_module(text, ctx)
     out = {}
@@ -112,7 +112,7 @@ def layout_changes(global_text: str, local_text: str) -> list[str]:
 def partition_ours(text: str) -> str:
     from rhino_mlir import ir as I
     from rhino_mlir.passes import PassContext
-    from rhino_mlir.pipeline import run_pipeline_str
+    from rhino_mlir.passes.pass_pipeline import run_pipeline_str
     ctx = I.new_context()
     m = I.parse_module(text, ctx)
     run_pipeline_str(m, OURS, PassContext(ctx))
@@ -122,7 +122,7 @@ def partition_ours(text: str) -> str:
 def partition_shardy(text: str) -> str:
     from rhino_mlir import ir as I
     from rhino_mlir.passes import PassContext
-    from rhino_mlir.pipeline import run_pipeline_str
+    from rhino_mlir.passes.pass_pipeline import run_pipeline_str
     ctx = I.new_context()
     m = I.parse_module(text, ctx)
     run_pipeline_str(m, "builtin.module(rhino-inline)", PassContext(ctx))

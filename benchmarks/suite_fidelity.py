@@ -34,9 +34,9 @@ def pool(text: str, seed: int = 0, per_candidate: int = 12, random_full: int = 4
     and the value names (walk positions) that annotate() needs."""
     from rhino_mlir import ir as I
     from rhino_mlir.cluster import load_cluster
-    from rhino_mlir.partition.evaluate import Evaluator
-    from rhino_mlir.partition.planner import Request, Timer, plan_module
-    from rhino_mlir.partition.solve import options
+    from rhino_mlir.partition.search.evaluate import Evaluator
+    from rhino_mlir.partition.search.planner import Request, Timer, plan_module
+    from rhino_mlir.partition.search.solve import options
     from rhino_mlir.passes import REGISTRY, PassContext
     ctx = I.new_context()
     mod = I.parse_module(text, ctx)
@@ -96,8 +96,8 @@ def run(ctx) -> dict:
 
     from rhino_mlir import zoo
     from rhino_mlir.devices import cache_path
-    from rhino_mlir.launch.build import compile_global
-    from rhino_mlir.launch.launcher import launch
+    from rhino_mlir.launch.build.single_stage import compile_global
+    from rhino_mlir.launch.rank.launcher import launch
     from xla_spmd import annotate
     if not cache_path().is_file():
         import subprocess

@@ -22,11 +22,12 @@ MIB = float(1 << 20)
 def _model_report(text: str) -> dict:
     from rhino_mlir import ir as I
     from rhino_mlir.analysis import memory as M
+    from rhino_mlir.partition.spmd import memory as SM
     from rhino_mlir.passes import REGISTRY, PassContext
     ctx = I.new_context()
     mod = I.parse_module(text, ctx)
     REGISTRY["rhino-propagate"]().apply(PassContext(ctx), mod)
-    r = M.memory_report(mod)
+    r = SM.memory_report(mod)
     return {"peak": r.peak, "xla_comparable": r.xla_comparable, "temporaries": r.xla_temporaries,
             "arguments": r.arguments, "outputs": r.outputs}
 

@@ -43,7 +43,7 @@ def plan_variants(text: str, cluster: str, names=("auto",) + BASELINES) -> tuple
     """Plan `text` on `cluster`; the auto plan and each baseline's best fitting candidate."""
     from rhino_mlir import ir as I
     from rhino_mlir.cluster import load_cluster
-    from rhino_mlir.partition.planner import Request, plan_module
+    from rhino_mlir.partition.search.planner import Request, plan_module
     from rhino_mlir.passes import REGISTRY, PassContext
     ctx = I.new_context()
     mod = I.parse_module(text, ctx)
@@ -75,7 +75,7 @@ def plan_variants(text: str, cluster: str, names=("auto",) + BASELINES) -> tuple
 
 def value_names(res) -> dict:
     """value id -> 'op:result'; call while the planned module is alive (walks its IR)."""
-    from rhino_mlir.partition.planner import _value_names
+    from rhino_mlir.partition.search.planner import _value_names
     return _value_names(res.graph)
 
 
@@ -88,7 +88,7 @@ def annotate(inlined: str, res, names: dict, mesh, shardings, results=None) -> s
     import dataclasses
 
     from rhino_mlir import ir as I
-    from rhino_mlir.partition.apply import write_plan
+    from rhino_mlir.partition.search.apply import write_plan
     g = res.graph
     values = {names[v]: s.to_text() for v, s in enumerate(shardings) if v in names and g.shapes[v] and any(s.dims)}
     results = results if results is not None else [shardings[v] for v in g.outputs]

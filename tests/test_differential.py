@@ -4,7 +4,7 @@ Every (program, variant) of tests/programs.py goes through
 rhino-inline, rhino-propagate, rhino-spmd-partition; then
   - every device's outputs equal the single-device results (DESIGN.md tolerances; input
     padding filled with NaN / the largest integer, so unmasked padding shows);
-  - the collective bytes counted in the emitted IR equal what partition/reshard.py
+  - the collective bytes counted in the emitted IR equal what partition/spmd/reshard.py
     predicted for the plan;
   - the local program compiles with IREE llvm-cpu after rhino-strip-sharding.
 """
@@ -15,7 +15,7 @@ from harness.xla_oracle import check_local
 from rhino_mlir import ir as I
 from rhino_mlir.analysis.cost import collective_bytes
 from rhino_mlir.passes import PassContext
-from rhino_mlir.pipeline import run_pipeline_str
+from rhino_mlir.passes.pass_pipeline import run_pipeline_str
 
 PIPELINE = "builtin.module(rhino-inline,rhino-propagate,rhino-spmd-partition)"
 CASES = [pytest.param(n, v, marks=[pytest.mark.slow] if (n, v) in programs.SLOW else [])

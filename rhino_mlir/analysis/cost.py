@@ -15,7 +15,7 @@ Collectives use ring algorithms; per-device bytes on the wire, n = group size:
     all_reduce        2*(n-1)/n * bytes             (reduce_scatter + all_gather)
     all_to_all          (n-1)/n * bytes             (keeps 1/n locally)
     collective_permute  operand bytes               (one send per device)
-`ring_bytes` is the one formula; partition/reshard.py prices edges with it, so the
+`ring_bytes` is the one formula; partition/spmd/reshard.py prices edges with it, so the
 predicted traffic of a plan is exactly what is counted here in the emitted IR.
 
 Time (seconds), on a devices.DeviceProfile and cluster.Link:
@@ -184,7 +184,7 @@ def collective_time(kind: str, nbytes: float, n: int, link) -> float:
 
 
 def step_time(step, mesh, cluster, offset: int = 0) -> float:
-    """Time of one partition/reshard.py Step: its `bytes` are already ring_bytes, its
+    """Time of one partition/spmd/reshard.py Step: its `bytes` are already ring_bytes, its
     group spans `axes` and runs at the slowest of their links. A slice moves nothing."""
     if step.kind == "slice" or not step.axes:
         return 0.0

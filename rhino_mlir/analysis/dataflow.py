@@ -17,7 +17,11 @@ from .. import ir as I
 
 LOOP_OPS = frozenset({"stablehlo.while"})
 BRANCH_OPS = frozenset({"stablehlo.case", "stablehlo.if"})
-IDENTITY_OPS = frozenset({"stablehlo.optimization_barrier", "sdy.sharding_constraint"})
+# a sharding constraint passes its operand through and pins the sharding written on it
+CONSTRAINT_OPS = frozenset({"sdy.sharding_constraint"})
+IDENTITY_OPS = frozenset({"stablehlo.optimization_barrier"}) | CONSTRAINT_OPS
+# calls tie arguments to parameters across functions: rhino-inline removes them first
+CALL_OPS = frozenset({"func.call"})
 TERMINATORS = frozenset({"stablehlo.return", "func.return", "sdy.return"})
 # region ops whose regions hold program code (partitioned); other regions are scalar bodies
 CONTROL_OPS = LOOP_OPS | BRANCH_OPS

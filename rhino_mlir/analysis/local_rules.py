@@ -19,10 +19,12 @@ from .indexing import indexing, shardable_factors
 from .rules import OpRule
 
 _LINEAR = {"stablehlo.dot_general": "add", "stablehlo.convolution": "add"}
-# ops that consume weights: what makes a stateful argument a parameter (partition/roles.py)
+# ops that consume weights: what makes a stateful argument a parameter (partition/search/roles.py)
 WEIGHT_CONSUMERS = frozenset(_LINEAR) | {"stablehlo.gather"}
 _BODY_COMBINERS = {"stablehlo.add": "add", "stablehlo.multiply": "mul",
                    "stablehlo.minimum": "min", "stablehlo.maximum": "max"}
+# on i1 (the only type the partitioner reduces with them) or = max and and = min
+_I1_BODY_COMBINERS = {"stablehlo.or": "max", "stablehlo.and": "min"}
 _RANDOM = frozenset({"stablehlo.rng_bit_generator", "stablehlo.rng"})
 # ops that write updates into an operand at run-time indices: operand dims the update
 # does not span are indexed (a local write would need shifted, masked indices)
@@ -50,6 +52,15 @@ def _reduce_body_kind(op) -> str | None:
     return _BODY_COMBINERS[body[0].name]
 
 
+def collective_kind(op) -> str | None:
+    """add|mul|min|max of a collective's single-op reduction body (all_reduce,
+    reduce_scatter; i1 or/and as max/min), None for any other body."""
+    body = I.block_ops(op.regions[0].blocks[0])
+    if len(body) != 2:
+        return None
+    return _BODY_COMBINERS.get(body[0].name) or _I1_BODY_COMBINERS.get(body[0].name)
+
+
 def combiner(op) -> str | None:
     """How partial results of `op` over a sharded reduction factor combine, if they can."""
     if op.name in _LINEAR:
@@ -68,7 +79,7 @@ def combiner(op) -> str | None:
 
 def accumulator(op) -> str | None:
     """How an op's results combine when its reduction-factor inputs are split into parts
-    that each run the whole op (micro-batches, partition/microbatch.py): the `combiner`,
+    that each run the whole op (micro-batches, partition/stages/microbatch.py): the `combiner`,
     or for a scatter whose body is add/mul/min/max into a splat of that identity (the
     gradient of an embedding lookup), that kind: every part starts from the identity."""
     kind = combiner(op)

@@ -6,11 +6,8 @@ and donation included); here a sharding prices them:
     local bytes(v) = prod(ceil(global dim / shards)) * elem bytes
     live(t)        = sum of local bytes of the buffers live at point t
                      + reshard buffers at t (below)
-The reshards are those rhino-spmd-partition emits (partition/strategy.py decides them
-for it and for the planner): an operand whose sharding is not what its op needs gets
-a resharded copy, live from the first to the last op in need of it (the partitioner
-reuses one copy per value and target); a result produced partial or in another layout
-keeps its pre-collective buffer at the op's point.
+The reshard buffers are the partitioner's decision, so partition/spmd/memory.py finds them
+and passes them in (`report(..., extra=...)`); `memory_report` there is the whole model.
 
 Breakdown in the terms of XLA's `memory_analysis()`: arguments (split by role when the
 caller names roles), outputs, aliased (donated arguments reused as outputs),
@@ -22,7 +19,6 @@ XLA in benchmarks/bench_memory.py.
 
     lv = liveness(module)                      # once: the IR walk
     peak, point = lv.peak(local_bytes(lv, shardings, mesh))   # per candidate: numpy
-    memory_report(module, roles=...)           # shardings read from rhino-propagate's IR
 """
 from __future__ import annotations
 
@@ -34,7 +30,7 @@ import numpy as np
 
 from .. import ir as I
 from ..sharding import Mesh, TensorSharding
-from . import dataflow, rules
+from . import dataflow
 from .liveness import ARG, CONST, OUT, TEMP, Liveness, liveness
 
 Shardings = Mapping | Callable | None      # {ir.Value or key: TensorSharding} or f(key, value)
@@ -67,7 +63,7 @@ class MemoryReport:
         return d
 
 
-def _getter(shardings: Shardings) -> Callable:
+def sharding_lookup(shardings: Shardings) -> Callable:
     """f(key, value) -> TensorSharding | None from a dict keyed by key tuple or ir.Value."""
     if shardings is None:
         return lambda k, v: None
@@ -78,7 +74,7 @@ def _getter(shardings: Shardings) -> Callable:
     return lambda k, v: shardings.get(v) if v is not None else None
 
 
-def _nbytes(shape, sh: TensorSharding | None, mesh: Mesh, ebytes: int) -> int:
+def local_nbytes(shape, sh: TensorSharding | None, mesh: Mesh, ebytes: int) -> int:
     if sh is None or not sh.dims:
         return prod(shape) * ebytes
     return prod(sh.local_shape(shape, mesh)) * ebytes
@@ -88,14 +84,14 @@ def local_bytes(lv: Liveness, shardings: Shardings, mesh: Mesh | None) -> np.nda
     """Per-buffer local bytes of `lv` under `shardings` (None: replicated)."""
     if shardings is None or mesh is None:
         return lv.global_bytes
-    get = _getter(shardings)
+    get = sharding_lookup(shardings)
     cache: dict = {}                          # (shape, dims, bytes): layers repeat
     out = np.empty(len(lv), dtype=np.int64)
     for i, (key, v, shape) in enumerate(zip(lv.keys, lv.values, lv.shapes)):
         sh, eb = get(key, v), int(lv.elem_bytes[i])
         k = (shape, sh.dims if sh is not None else (), eb)
         if k not in cache:
-            cache[k] = _nbytes(shape, sh, mesh, eb)
+            cache[k] = local_nbytes(shape, sh, mesh, eb)
         out[i] = cache[k]
     return out
 
@@ -103,54 +99,6 @@ def local_bytes(lv: Liveness, shardings: Shardings, mesh: Mesh | None) -> np.nda
 def peak_bytes(lv: Liveness, local_bytes_fn: Callable[[int], int] | np.ndarray) -> int:
     """Peak live bytes of a walked program for per-buffer local bytes (callable or array)."""
     return lv.peak(local_bytes_fn)[0]
-
-
-# ----------------------------------------------------------------------------- reshards
-
-_NO_RESHARD = dataflow.LOOP_OPS | dataflow.BRANCH_OPS | dataflow.IDENTITY_OPS | dataflow.TERMINATORS
-
-
-def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """(starts, ends, bytes) of the reshard buffers the partitioner would create."""
-    from ..partition.strategy import Layout, Tensor, choose, partial_axes   # decides for both
-    from ..partition.factor_sharding import tensor_sharding
-    from .local_rules import combiner, restrict
-
-    get = _getter(shardings)
-    rep = lambda ref: TensorSharding.replicated_of(mesh.name, len(ref.shape))  # noqa: E731
-    spans: dict = {}                          # (operand key, target dims) -> [start, end, bytes]
-    out: list = []                            # pre-collective result buffers
-    cache: dict = {}
-    for s in lv.sites:
-        if s.op.name in _NO_RESHARD:
-            continue
-        have = [(get(x.key, x.value) or rep(x)).closed() for x in s.operands]
-        want = [(get(x.key, x.value) or rep(x)).closed() for x in s.results]
-        r = rules.rule_of(s.op)
-        if r is None or len(r.operands) != len(s.operands) or len(r.results) != len(s.results):
-            need, made = [rep(x) for x in s.operands], want      # runs replicated
-        else:
-            r2, comb = restrict(s.op, r), combiner(s.op)
-            k = (r2, comb, tuple(h.dims for h in have), tuple(t.dims for t in want))
-            if k not in cache:
-                fsh = choose(r2, comb, want, [Layout(h) for h in have],
-                             [Tensor(x.shape, x.ebytes) for x in s.operands],
-                             [Tensor(x.shape, x.ebytes) for x in s.results], mesh)
-                partial = bool(partial_axes(r2, fsh))
-                cache[k] = ([tensor_sharding(mesh.name, d, fsh, mesh) for d in r2.operands],
-                            [None if partial else tensor_sharding(mesh.name, d, fsh, mesh)
-                             for d in r2.results])
-            need, made = cache[k]
-        for x, h, n in zip(s.operands, have, need):
-            if n.dims != h.dims:
-                span = spans.setdefault((x.key, n.dims), [s.point, s.point, _nbytes(x.shape, n, mesh, x.ebytes)])
-                span[1] = max(span[1], s.point)
-        for x, t, m in zip(s.results, want, made):
-            if m is None or m.dims != t.dims:
-                out.append((s.point, s.point, _nbytes(x.shape, m or t, mesh, x.ebytes)))
-    rows = list(spans.values()) + out
-    a = np.array(rows, dtype=np.int64).reshape(-1, 3)
-    return a[:, 0], a[:, 1], a[:, 2]
 
 
 # ----------------------------------------------------------------------------- XLA's way
@@ -189,10 +137,10 @@ def outside_outputs(lv: Liveness, w: np.ndarray, extra=None) -> int:
 # ----------------------------------------------------------------------------- report
 
 def report(lv: Liveness, shardings: Shardings = None, mesh: Mesh | None = None,
-           roles: Mapping[int, str] | Sequence[str] | None = None, reshard: bool = True) -> MemoryReport:
-    """The breakdown for one sharding of a walked program."""
+           roles: Mapping[int, str] | Sequence[str] | None = None, extra=None) -> MemoryReport:
+    """The breakdown for one sharding of a walked program; `extra`: (starts, ends, bytes) of
+    buffers the program does not name (the partitioner's reshards: partition/spmd/memory.py)."""
     w = local_bytes(lv, shardings, mesh)
-    extra = reshards(lv, shardings, mesh) if reshard and shardings is not None and mesh is not None else None
     total = lv.profile(w, extra=extra)
     temps = lv.profile(w, [TEMP], extra)
     t, tt = int(np.argmax(total)), int(np.argmax(temps))
@@ -217,7 +165,7 @@ def report(lv: Liveness, shardings: Shardings = None, mesh: Mesh | None = None,
 
 def shardings_from_ir(module, lv: Liveness) -> tuple[dict, Mesh | None]:
     """({key: TensorSharding}, mesh) from the annotations rhino-propagate writes."""
-    from ..partition import annotations as A
+    from ..sharding import annotations as A
     with module.context:
         mesh = A.module_mesh(module, "memory")
         f = I.main_func(module)
@@ -235,23 +183,6 @@ def shardings_from_ir(module, lv: Liveness) -> tuple[dict, Mesh | None]:
     return out, mesh
 
 
-def memory_report(module, shardings: Shardings = None, mesh: Mesh | None = None,
-                  roles: Mapping[int, str] | Sequence[str] | None = None,
-                  fusion: bool = True, reshard: bool = True) -> MemoryReport:
-    """Breakdown per device of `module` (the global program). Without `shardings`, the
-    sdy annotations in the IR are used (run rhino-propagate first so every op has one).
-    Attaches Shardy's op rules to the module (as rhino-propagate does) if missing."""
-    with module.context:
-        if reshard and not any("sdy.sharding_rule" in op.attributes
-                               for op in I.walk_ops(I.main_func(module))):
-            rules.populate(module)
-        lv = liveness(module, fusion)
-        if shardings is None:
-            shardings, ir_mesh = shardings_from_ir(module, lv)
-            mesh = mesh or ir_mesh
-        return report(lv, shardings, mesh, roles, reshard)
-
-
 def roles_from_paths(arg_paths: Sequence[str], signature: Sequence[str]) -> list[str]:
     """Role of each @main argument from its `rhino.arg_path` ("[1]['m']...") and the zoo
     signature ("params", "opt_state", "batch"): the leading index picks the entry."""
@@ -264,6 +195,5 @@ def roles_from_paths(arg_paths: Sequence[str], signature: Sequence[str]) -> list
     return out
 
 
-__all__ = ["Liveness", "MemoryReport", "liveness", "local_bytes", "reshards", "report",
-           "memory_report", "peak_bytes", "shardings_from_ir", "roles_from_paths",
+__all__ = ["Liveness", "MemoryReport", "liveness", "local_bytes", "report", "peak_bytes", "shardings_from_ir", "roles_from_paths",
            "TEMP", "ARG", "OUT", "CONST"]

@@ -115,7 +115,8 @@ def parse_rule(text: str) -> OpRule:
                   kind("blocked_propagation"), bool(re.search(r"\bcustom\b", rest)))
 
 
-def _factor_name(i: int) -> str:
+def factor_name(i: int) -> str:
+    """The i-th generated factor's name: i, j, k, ... then z_1, z_2, ..."""
     return chr(ord("i") + i) if i < 18 else f"z_{i - 17}"
 
 
@@ -128,7 +129,14 @@ def generated_rule(result_shapes: list[list[int]]) -> OpRule:
             dims.append((len(sizes),))
             sizes.append(d)
         res.append(tuple(dims))
-    return OpRule((), tuple(res), tuple(sizes), tuple(_factor_name(i) for i in range(len(sizes))))
+    return OpRule((), tuple(res), tuple(sizes), tuple(factor_name(i) for i in range(len(sizes))))
+
+
+def identity_rule(rank: int) -> OpRule:
+    """Rule of a value-preserving op of one operand (a sharding constraint, a carried value):
+    dimension d of the operand is dimension d of the result."""
+    dims = tuple((i,) for i in range(rank))
+    return OpRule((dims,), (dims,), tuple(0 for _ in range(rank)), tuple(factor_name(i) for i in range(rank)))
 
 
 def populate(module) -> None:

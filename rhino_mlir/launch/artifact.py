@@ -25,9 +25,18 @@ from pathlib import Path
 
 from ..errors import RhinoError
 from ..sharding import Mesh
-from .layout import ValueSpec
+from .rank.layout import ValueSpec
 
 SCHEMA_VERSION = 1
+
+
+def package_version() -> str:
+    """rhino_mlir's installed version, recorded in every manifest ("dev" in a bare checkout)."""
+    from importlib.metadata import PackageNotFoundError, version
+    try:
+        return version("rhino_mlir")
+    except PackageNotFoundError:  # pragma: no cover - source checkout without install
+        return "dev"
 
 
 class ArtifactError(RhinoError):

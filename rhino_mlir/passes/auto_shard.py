@@ -1,6 +1,6 @@
 """rhino-auto-shard: choose every value's sharding for a cluster and write it as sdy.
 
-Runs the planner (partition/planner.py) on the global program and writes its plan
+Runs the planner (partition/search/planner.py) on the global program and writes its plan
 as `sdy.mesh` + `sdy.sharding` annotations, so rhino-spmd-partition can follow. The
 plan itself (predictions, baselines) is left in the pass context's stats. Runs after
 rhino-inline; shardings already on @main's arguments (and their mesh) are kept fixed.
@@ -12,8 +12,8 @@ from typing import ClassVar
 
 from ..cluster import load_cluster
 from ..errors import RhinoError
-from ..partition.apply import write_result
-from ..partition.planner import Request, plan_module
+from ..partition.search.apply import write_result
+from ..partition.search.planner import Request, plan_module
 from .base import ModulePass, PassContext, register
 
 

@@ -5,6 +5,7 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .. import ir as I
+from ..analysis import dataflow
 from ..errors import PassError
 from .base import ModulePass, PassContext, register
 
@@ -27,7 +28,7 @@ def _callee(call) -> str:
 
 
 def _calls(root) -> list:
-    return [op for op in I.walk_ops(root) if op.name == "func.call"]
+    return [op for op in I.walk_ops(root) if op.name in dataflow.CALL_OPS]
 
 
 def _check_acyclic(bodies: dict) -> None:

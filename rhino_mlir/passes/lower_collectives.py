@@ -5,8 +5,8 @@ them ("collectives not implemented"), and its CUDA channels need a provider that
 Python runtime cannot install (FACTS.md, IREE 3.13). In `mode=import` each collective
 and `partition_id` becomes a `func.call` to a private declaration `@rhino.<name>`; IREE
 turns the declaration into a VM import that the per-rank runtime
-(`rhino_mlir/launch/runtime.py`) satisfies over MPI. The static parameters (reduce kind,
-replica groups, dims, pairs) are encoded in the name (`launch/imports.py`) because a VM
+(`rhino_mlir/launch/rank/runtime.py`) satisfies over MPI. The static parameters (reduce kind,
+replica groups, dims, pairs) are encoded in the name (`collective_imports.py`) because a VM
 import is bound by name alone. In `mode=native` the collectives stay for IREE's own NCCL
 channels (CUDA under MPI); the pass then only checks they are lowerable.
 
@@ -20,13 +20,12 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .. import ir as rir
-from ..launch.imports import Collective
+from ..analysis.local_rules import collective_kind
+from ..collective_imports import Collective
 from .base import ModulePass, PassContext, register
 
-# single-op reduce bodies IREE (and MPI) know; anything else is the partitioner's job
-_REDUCE_BODY = {"stablehlo.add": "sum", "stablehlo.multiply": "prod",
-                "stablehlo.minimum": "min", "stablehlo.maximum": "max",
-                "stablehlo.or": "max", "stablehlo.and": "min"}   # i1: or = max, and = min
+# combiner (analysis/local_rules.py) -> the runtime's reduce kind (collective_imports.py)
+_REDUCE_KIND = {"add": "sum", "mul": "prod", "min": "min", "max": "max"}
 _COLLECTIVES = ("stablehlo.all_reduce", "stablehlo.all_gather", "stablehlo.reduce_scatter",
                 "stablehlo.all_to_all", "stablehlo.collective_permute")
 _IDS = ("stablehlo.partition_id", "stablehlo.replica_id")
@@ -102,9 +101,10 @@ class LowerCollectives(ModulePass):
         return rir.ir.IntegerAttr(op.attributes[attr]).value
 
     def _reduce_kind(self, op) -> str:
+        kind = collective_kind(op)
+        if kind is not None:
+            return _REDUCE_KIND[kind]
         body = [o.operation for o in op.regions[0].blocks[0].operations]
-        if len(body) == 2 and body[0].name in _REDUCE_BODY:
-            return _REDUCE_BODY[body[0].name]
         inner = ", ".join(o.name for o in body[:-1])
         raise self.fail(f"{op.name} reduces with '{inner}' but only a single add, multiply, "
                         "minimum or maximum is supported; complete such reductions with "

@@ -1,15 +1,15 @@
 """rhino-pipeline-split: cut @main into pipeline stages, one nested module per stage.
 
-Reads `rhino.stage = N : i64` on the ops of @main (ops without one: partition/tasks.py)
+Reads `rhino.stage = N : i64` on the ops of @main (ops without one: partition/stages/tasks.py)
 and writes the pipelined program of DESIGN.md: `builtin.module @stage_k` per stage, each
 with its own `sdy.mesh` (a copy of the program's mesh: every stage runs on a sub-mesh of
 that shape) and public functions `@fwd`, `@bwd` and `@update` (those that have ops).
-Micro-batching (partition/microbatch.py) shrinks the batch dimension of per-micro-batch
+Micro-batching (partition/stages/microbatch.py) shrinks the batch dimension of per-micro-batch
 values by the micro-batch count M; reductions over the batch become results that the
 runtime accumulates across micro-batches and hands to `@update`. Constant ops are cloned
 into every function that uses them, at the shape it needs.
 
-The module attribute `rhino.pipeline` (a JSON string, read by launch/pipeline.py) lists
+The module attribute `rhino.pipeline` (a JSON string, read by launch/rank/pipeline.py) lists
     functions  per (stage, fn): inputs (an argument, whole or sliced along `dim` per
                micro-batch, or a boundary value) and outputs (value ids)
     values     per boundary value "op:result" (op index in walk order of @main): producer
@@ -17,7 +17,7 @@ The module attribute `rhino.pipeline` (a JSON string, read by launch/pipeline.py
                combiner, global shape, sharding, and its consumers (stage, fn, input)
     outputs    per @main result: a value id or an argument index
 Every stage function is then partitioned on its stage's mesh (rhino-spmd-partition, run
-per function by launch/build_pipeline.py). Runs after rhino-inline (and rhino-propagate
+per function by launch/build/pipelined.py). Runs after rhino-inline (and rhino-propagate
 if the program has a mesh; run here again, it is idempotent).
 """
 from __future__ import annotations
@@ -27,13 +27,13 @@ from dataclasses import dataclass
 from typing import ClassVar
 
 from .. import ir as I
-from ..analysis import rules
+from ..analysis import dataflow, rules
 from ..analysis.local_rules import local_attrs
 from ..errors import RhinoError
 from ..ir import ir
-from ..partition import annotations as A
-from ..partition.microbatch import analyze, const_operand_views
-from ..partition.tasks import UPDATE, assign
+from ..sharding import annotations as A
+from ..partition.stages.microbatch import analyze, const_operand_views
+from ..partition.stages.tasks import UPDATE, assign
 from .base import ModulePass, PassContext, register
 from .propagate import Propagate, check_static
 
@@ -273,7 +273,7 @@ def split(module, pctx: PassContext, stages: int = 0, microbatches: int = 1,
     f = I.main_func(module)
     check_static(f)
     for op in I.walk_ops(f):
-        if op.name == "func.call":
+        if op.name in dataflow.CALL_OPS:
             raise RhinoError(f"{who}: @main calls a function; run rhino-inline first")
     mesh = A.module_mesh(module, who)
     if mesh is not None:

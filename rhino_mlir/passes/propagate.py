@@ -7,7 +7,7 @@ an op, every tensor that has the factor proposes its axes; then
   2. otherwise (a conflict) the proposal from a user-annotated value wins, then the one
      with more shards, then the one from the earlier operand (operands before results);
   3. each mesh axis goes to one factor only (result factors first), and a compound
-     dimension keeps only a layout it can express (partition/factor_sharding.py).
+     dimension keeps only a layout it can express (sharding/factors.py).
 A value only ever gains axes (its current sharding stays a prefix), so it terminates.
 Annotated arguments and sharding_constraint results with closed dimensions are fixed.
 need_replication / permutation / blocked factors do not carry shardings across an op.
@@ -23,17 +23,13 @@ from ..analysis import dataflow, rules
 from ..analysis.local_rules import restrict
 from ..errors import PassError, UnsupportedError
 from ..ir import ir
-from ..partition import annotations as A
-from ..partition.factor_sharding import dedupe, legalize, project, tensor_sharding
+from ..sharding import annotations as A
+from ..sharding.factors import dedupe, legalize, project, tensor_sharding
 from ..sharding import Mesh, TensorSharding, axes_size
 from .base import ModulePass, PassContext, register
 
 MAX_ROUNDS = 32
 
-
-def identity_rule(rank: int) -> rules.OpRule:
-    dims = tuple((i,) for i in range(rank))
-    return rules.OpRule((dims,), (dims,), tuple(0 for _ in range(rank)), tuple(rules._factor_name(i) for i in range(rank)))
 
 
 @dataclass
@@ -47,13 +43,13 @@ def collect(block, out: list[Constraint]) -> None:
     """Constraints of the ops in `block` and in the program regions of control-flow ops."""
     for op in I.block_ops(block):
         name = op.name
-        if name == "func.call":
+        if name in dataflow.CALL_OPS:
             raise PassError(f"rhino-propagate: {I.value_name(op.results[0]) if op.results else 'call'} "
                             f"(func.call) calls a function; run rhino-inline first", op)
         if name in dataflow.CONTROL_OPS or name in dataflow.IDENTITY_OPS:
             for t in dataflow.ties(op):
                 shape = I.shape_of(t.a.type)
-                r = identity_rule(len(shape))
+                r = rules.identity_rule(len(shape))
                 out.append(Constraint(rules.OpRule(r.operands, r.results, tuple(shape), r.names), [t.a, t.b], op))
             if name in dataflow.CONTROL_OPS:
                 for region in op.regions:
@@ -199,7 +195,7 @@ def write(f, st: State, cons: list[Constraint]) -> None:
     A.update_arg_attrs(f, {i: {"sdy.sharding": I.attr(st.get(a).to_text())}
                            for i, a in enumerate(block.arguments)})
     for op in I.walk_ops(f):
-        if op.name == "sdy.sharding_constraint":
+        if op.name in dataflow.CONSTRAINT_OPS:
             if any(A.op_shardings(op)[0].open_dims):     # open dims take what propagation found
                 op.attributes["sharding"] = I.attr(st.get(op.results[0]).to_text())
             continue

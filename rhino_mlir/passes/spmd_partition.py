@@ -2,7 +2,7 @@
 
 Each op runs on local shards. Its factor sharding comes from the sharding that
 rhino-propagate gave its results (and, for reduction factors, from its operands);
-operands are resharded to match (partition/reshard.py, the one place that picks
+operands are resharded to match (partition/spmd/reshard.py, the one place that picks
 collectives), result types become ceil-sized local shards, and a sharded reduction
 factor leaves a partial result that its consumers complete (all_reduce, or
 reduce_scatter where they want it sharded). Padding of uneven shards is masked with
@@ -20,12 +20,12 @@ from ..analysis import dataflow, rules
 from ..analysis.indexing import indexing
 from ..analysis.local_rules import combiner, identity, iota_dimension, local_attrs, restrict
 from ..ir import ir
-from ..partition import annotations as A
-from ..partition import indices
-from ..partition.emit import Emitter
-from ..partition.factor_sharding import tensor_sharding
-from ..partition.reshard import Step, emit, plan, total_bytes
-from ..partition.strategy import Layout, Tensor, choose
+from ..sharding import annotations as A
+from ..partition.spmd import indices
+from ..partition.spmd.emit import Emitter
+from ..sharding.factors import tensor_sharding
+from ..partition.spmd.reshard import Step, emit, plan, total_bytes
+from ..partition.spmd.strategy import Layout, Tensor, choose
 from ..sharding import AxisRef, Mesh, TensorSharding, axes_size
 from .base import ModulePass, PassContext, register
 from .propagate import prepare
@@ -90,7 +90,7 @@ class Partitioner:
     def seed(self, f) -> None:
         for op in I.walk_ops(f):
             shs = A.op_shardings(op)
-            if shs is not None and op.name != "sdy.sharding_constraint":
+            if shs is not None and op.name not in dataflow.CONSTRAINT_OPS:
                 for v, s in zip(op.results, shs):
                     self.want[v] = s.closed()
             if op.name in dataflow.LOOP_OPS:
@@ -119,7 +119,7 @@ class Partitioner:
                 self.loop(op)
             elif name in dataflow.BRANCH_OPS:
                 self.branch(op)
-            elif name == "sdy.sharding_constraint":
+            elif name in dataflow.CONSTRAINT_OPS:
                 s = A.op_shardings(op)[0]
                 new = self.reshard(op.operands[0], s, op)
                 op.results[0].replace_all_uses_with(new)
@@ -140,7 +140,7 @@ class Partitioner:
                     self.rule_op(op, restrict(op, r))
 
     def replicated_op(self, op) -> None:
-        if op.name == "func.call":
+        if op.name in dataflow.CALL_OPS:
             raise self.fail(f"{I.value_name(op.results[0]) if op.results else 'call'} (func.call) calls a "
                             f"function; run rhino-inline first", op)
         for i, v in enumerate(list(op.operands)):
@@ -173,7 +173,7 @@ class Partitioner:
             self.layout[r] = Layout(s)
 
     def factor_sharding(self, op, r: rules.OpRule, comb: str | None) -> list:
-        """Axes per factor, decided by partition/strategy.py (the planner prices the same)."""
+        """Axes per factor, decided by partition/spmd/strategy.py (the planner prices the same)."""
         tensors = lambda vs: [Tensor(tuple(self.shape(v)), I.elem_bytes(I.elem_of(v.type))) for v in vs]  # noqa
         return choose(r, comb, [self.target(v) for v in op.results], [self.lay(v) for v in op.operands],
                       tensors(op.operands), tensors(op.results), self.mesh)

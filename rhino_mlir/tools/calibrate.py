@@ -75,7 +75,7 @@ def measure_memcpy(nbytes: int = 64 << 20, seconds: float = 0.6) -> float:
 
 def _runtime_program(ranks: int = 2) -> tuple[str, str]:
     """A local program whose only work is one `rhino` all_reduce import over `ranks` ranks."""
-    from ..launch.imports import Collective
+    from ..collective_imports import Collective
     name = "rhino." + Collective("all_reduce", reduce="sum", groups=(tuple(range(ranks)),)).encode(0)
     t = f"tensor<{SMALL_ELEMS}xf32>"
     text = f"""module {{
@@ -93,7 +93,7 @@ def measure_mpi(use_runtime: bool = True, timeout: float = 60, ranks: int = 2) -
     """`ranks`-rank timings (seconds) from a child under mpiexec; None when MPI is missing."""
     try:
         import mpi4py  # noqa: F401
-        from ..launch.launcher import find_mpiexec, rank_env
+        from ..launch.rank.launcher import find_mpiexec, rank_env
         mpiexec = find_mpiexec()
     except (ImportError, RhinoError):
         return None
@@ -102,7 +102,7 @@ def measure_mpi(use_runtime: bool = True, timeout: float = 60, ranks: int = 2) -
         if use_runtime:
             try:
                 import iree.compiler as ic
-                from ..launch.compile import target_flags
+                from ..launch.build.iree_compile import target_flags
                 data = ic.compile_str(_runtime_program(ranks)[1], input_type="stablehlo",
                                       extra_args=target_flags("llvm-cpu"))
                 vmfb = os.path.join(tmp, "allreduce.vmfb")
@@ -147,8 +147,8 @@ def _mpi_worker(vmfb: str, small_only: bool = False) -> int:
         y = np.empty_like(x)
         out[str(nbytes)] = timed(lambda: comm.Allreduce(x, y, op=MPI.SUM), reps)
     if vmfb != "-":
-        from ..launch.comm import MpiCommunicator
-        from ..launch.runtime import Executor
+        from ..launch.rank.comm import MpiCommunicator
+        from ..launch.rank.runtime import Executor
         driver = os.environ.get("RHINO_IREE_DRIVER", "local-task")
         with Executor(vmfb, MpiCommunicator(comm), driver=driver) as ex:
             x = np.ones(SMALL_ELEMS, np.float32)

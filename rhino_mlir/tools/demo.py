@@ -39,7 +39,7 @@ MESH_AXES = (("x", 2), ("y", 2))
 
 
 def add_arguments(p: argparse.ArgumentParser) -> None:
-    from .plan_cmd import add_plan_flags        # --cluster --memory --level --strategy --batch-args
+    from .flags import add_plan_flags        # --cluster --memory --level --strategy --batch-args
     add_plan_flags(p, with_plan=False)
     p.add_argument("--model", default="gpt-tiny", help="zoo model (default gpt-tiny)")
     p.add_argument("--fn", default="forward", choices=("forward", "train_step_sgd", "train_step"),
@@ -134,11 +134,11 @@ def run_demo(model_name: str = "gpt-tiny", fn: str = "forward", batch: int = 4, 
         from .. import zoo
         from ..frontend import annotate, lower
         from ..launch.artifact import read_artifact
-        from ..launch.build import PARTITION_PIPELINE, compile_local, parse_tensor_type
-        from ..launch.check import compare
-        from ..launch.launcher import launch
+        from ..launch.build.single_stage import PARTITION_PIPELINE, compile_local, parse_tensor_type
+        from ..launch.build.check import compare
+        from ..launch.rank.launcher import launch
         from ..passes import PassContext
-        from ..pipeline import run_pipeline_str
+        from ..passes.pass_pipeline import run_pipeline_str
         from ..sharding import Mesh, meshes_in
 
     model = zoo.get(model_name, batch=batch)

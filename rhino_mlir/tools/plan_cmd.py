@@ -1,4 +1,4 @@
-"""`rhino plan`, and the plan flags shared by `compile` and `run` (DESIGN.md "CLI").
+"""`rhino plan`: the plan report, its JSON, and the pipeline it weighs against it (DESIGN.md "CLI").
 
 Where the plan comes from: `--plan FILE`; else, without `--cluster`, the shardings
 already written in the IR; else the planner (progress on stderr).
@@ -12,28 +12,7 @@ from dataclasses import asdict
 from pathlib import Path
 
 from ..errors import RhinoError
-
-
-def add_plan_flags(p: argparse.ArgumentParser, with_plan: bool = True) -> None:
-    p.add_argument("--cluster", metavar="SPEC", help="cluster: 1x4xcpu, 2x8xH100, 1x8xA100+1x8xV100, "
-                   "or a JSON cluster file; without it the shardings in the IR are used")
-    p.add_argument("--memory", metavar="SIZE", help="memory per device (80GiB, 512MiB, bytes); "
-                   "default: the device profile's")
-    p.add_argument("--level", choices=("O2", "O3"), default="O2", help="O2 fast search, O3 adds the ILP")
-    p.add_argument("--strategy", default="auto", choices=("auto", "dp", "zero1", "zero2", "zero3", "megatron", "dp-tp"),
-                   help="auto: search; otherwise that baseline plan")
-    p.add_argument("--batch-args", metavar="I,J", help="argument indices whose dim 0 is the batch")
-    if with_plan:
-        p.add_argument("--plan", metavar="FILE", help="apply this plan.json (made by rhino plan)")
-
-
-def _batch_args(a) -> list[int] | None:
-    if not getattr(a, "batch_args", None):
-        return None
-    try:
-        return [int(x) for x in a.batch_args.split(",") if x.strip()]
-    except ValueError:
-        raise RhinoError(f"--batch-args expects comma-separated argument indices, got '{a.batch_args}'") from None
+from .flags import add_pipeline_flags, add_plan_flags, batch_args, wanted
 
 
 def _progress(enabled: bool):
@@ -56,7 +35,7 @@ def plan_text(a, text: str, filename: str, progress: bool = True):
     """The annotated global program to partition, and the Plan (None without planner)."""
     from .. import ir as I
     from ..passes import PassContext
-    from ..pipeline import run_pipeline_str
+    from ..passes.pass_pipeline import run_pipeline_str
     plan_file = getattr(a, "plan", None)
     if not plan_file and not getattr(a, "cluster", None):
         return text, None
@@ -64,28 +43,28 @@ def plan_text(a, text: str, filename: str, progress: bool = True):
     module = I.parse_module(text, ctx, filename)
     run_pipeline_str(module, "builtin.module(rhino-inline)", PassContext(ctx))
     if plan_file:
-        from ..partition.apply import write_plan
-        from ..partition.plan import Plan
+        from ..partition.search.apply import write_plan
+        from ..partition.search.plan import Plan
         if not Path(plan_file).is_file():
             raise RhinoError(f"plan file '{plan_file}' does not exist")
         plan = Plan.from_json(Path(plan_file).read_text(), f"plan file '{plan_file}'")
         write_plan(module, plan)
         return I.print_module(module), plan
     res = run_planner(a, module, progress)
-    from ..partition.apply import write_result
+    from ..partition.search.apply import write_result
     write_result(module, res)
     return I.print_module(module), res.plan
 
 
 def run_planner(a, module, progress: bool = True):
     from ..cluster import load_cluster
-    from ..partition.planner import Request, plan_module
+    from ..partition.search.planner import Request, plan_module
     cl = load_cluster(a.cluster)
     if a.memory:
         cl = cl.with_memory(a.memory)
     say = _progress(progress)
     try:
-        return plan_module(module, Request(cl, a.level, a.strategy, _batch_args(a), progress=say))
+        return plan_module(module, Request(cl, a.level, a.strategy, batch_args(a), progress=say))
     finally:
         if say is not None:
             say.stop()
@@ -100,7 +79,7 @@ AUTO_PIPELINE_OPS = 60_000
 def auto_pipeline(a, module, res):
     """(PipelinePlan, seconds) for a multi-node cluster, or None."""
     import time
-    from ..partition.pipeline import plan_pipeline
+    from ..partition.stages.pipeline import plan_pipeline
     from ..cluster import load_cluster
     cl = load_cluster(a.cluster)
     if a.memory:
@@ -112,7 +91,7 @@ def auto_pipeline(a, module, res):
     stages = cl.num_nodes if 2 <= cl.num_nodes <= 4 else 2
     t0 = time.perf_counter()
     try:
-        pp = plan_pipeline(module, cl, stages, None, "1f1b", _batch_args(a))
+        pp = plan_pipeline(module, cl, stages, None, "1f1b", batch_args(a))
     except RhinoError:
         return None                        # not pipelinable (no batch, loops over it, ...)
     return pp, time.perf_counter() - t0
@@ -134,15 +113,14 @@ def register(sub) -> None:
     add_plan_flags(p, with_plan=False)
     p.add_argument("-o", "--output", metavar="PLAN.json", help="write the plan here")
     p.add_argument("--json", action="store_true", help="print the plan as one JSON document on stdout")
-    from .pipeline_cmd import add_pipeline_flags         # --stages --microbatches --schedule
     add_pipeline_flags(p)
 
 
 def cmd_plan(a) -> int:
     from .. import ir as I
-    from ..partition import report
+    from ..partition.search import report
     from ..passes import PassContext
-    from ..pipeline import run_pipeline_str
+    from ..passes.pass_pipeline import run_pipeline_str
     if not a.cluster:
         raise RhinoError("rhino plan needs --cluster (e.g. --cluster 1x4xcpu)")
     src = Path(a.input)
@@ -154,9 +132,8 @@ def cmd_plan(a) -> int:
     module = I.parse_module(src.read_bytes(), ctx, str(src))
     run_pipeline_str(module, "builtin.module(rhino-inline)", PassContext(ctx))
     parse_s = time.perf_counter() - t0
-    from . import pipeline_cmd
-    if pipeline_cmd.wanted(a):
-        return pipeline_cmd.plan_cmd(a, module)
+    if wanted(a):
+        return pipeline_report(a, module)
     res = run_planner(a, module, progress=not a.json)
     plan = res.plan
     plan.search["parse_and_inline_s"] = parse_s
@@ -173,10 +150,10 @@ def cmd_plan(a) -> int:
                 d["step_time_s"] = pipe[0].step_time_s
                 print(json.dumps(d))
                 return 0
-                print(f"a {pipe[0].stages}-stage pipeline is predicted faster than the best "
-                      f"single-stage plan ({pipe[0].step_time_s * 1e3:.3f} ms vs "
-                      f"{plan.prediction.step_time_s * 1e3:.3f} ms): chosen", file=sys.stderr)
-            return pipeline_cmd.plan_cmd(a, module, pipe[0], plan.prediction.step_time_s)
+            print(f"a {pipe[0].stages}-stage pipeline is predicted faster than the best "
+                  f"single-stage plan ({pipe[0].step_time_s * 1e3:.3f} ms vs "
+                  f"{plan.prediction.step_time_s * 1e3:.3f} ms): chosen", file=sys.stderr)
+            return pipeline_report(a, module, pipe[0], plan.prediction.step_time_s)
     if a.output:
         tmp = Path(a.output + ".tmp")
         tmp.write_text(plan.to_json())
@@ -185,4 +162,40 @@ def cmd_plan(a) -> int:
         print(json.dumps(_plan_json(plan)))
     else:
         print(report.text(plan), end="")
+    return 0
+
+
+def pipeline_report(a, module, pp=None, single=None) -> int:
+    """`rhino plan --stages N`: the pipeline plan next to the best single-stage plan
+    (`pp`/`single`: already computed by the caller)."""
+    from ..cluster import load_cluster
+    from ..partition.stages.pipeline import plan_pipeline
+    cl = load_cluster(a.cluster)
+    if a.memory:
+        cl = cl.with_memory(a.memory)
+    if pp is None:
+        pp = plan_pipeline(module, cl, a.stages, a.microbatches, a.schedule or "1f1b", batch_args(a))
+    if single is None:
+        try:
+            single = run_planner(a, module, progress=False).plan.prediction.step_time_s
+        except RhinoError as e:               # e.g. no single-stage plan fits the memory
+            single = str(e)
+    if a.json:
+        d = pp.to_json()
+        d["single_stage_step_time_s"] = single
+        print(json.dumps(d))
+        return 0
+    print(f"pipeline on {cl.spec}: {pp.summary()}")
+    for s, (busy, mem, mesh) in enumerate(zip(pp.stage_busy_s, pp.memory_per_stage, pp.meshes)):
+        ops = sum(1 for v in pp.stage_of.values() if v == s)
+        print(f"  stage {s}: devices {mesh['devices']} ({mesh['device']}), {ops} op(s), busy "
+              f"{busy * 1e3:.3f} ms per step, memory {mem / 2**20:.1f} MiB")
+    if isinstance(single, float):
+        print(f"best single-stage plan (rhino planner): step {single * 1e3:.3f} ms predicted; "
+              f"pipeline is {single / pp.step_time_s:.2f}x its speed")
+    else:
+        print(f"single-stage plan: {single}")
+    if len(pp.candidates) > 1:
+        print("candidates: " + ", ".join(f"S={c['stages']} M={c['microbatches']} "
+                                          f"{c['step_time_s'] * 1e3:.3f} ms" for c in pp.candidates))
     return 0

@@ -17,7 +17,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import RhinoError, one_line_warnings
-from . import bench_cmd, calibrate, export_cmd, pipeline_cmd, plan_cmd
+from . import bench_cmd, calibrate, export_cmd, flags, pipeline_cmd, plan_cmd
 
 TARGETS = ("llvm-cpu", "cuda", "rocm", "vulkan-spirv")
 
@@ -41,8 +41,8 @@ def _compile_flags(p: argparse.ArgumentParser, need_out: bool) -> None:
                    help="artifact directory to write (replaced atomically)")
     p.add_argument("--target", default="llvm-cpu", metavar="|".join(TARGETS),
                    help="IREE target (default llvm-cpu: this host's CPU)")
-    plan_cmd.add_plan_flags(p)
-    pipeline_cmd.add_pipeline_flags(p)
+    flags.add_plan_flags(p)
+    flags.add_pipeline_flags(p)
     p.add_argument("--local", action="store_true",
                    help="the input is already a local per-device program (skip partitioning)")
     p.add_argument("--global-program", metavar="FILE",
@@ -99,12 +99,12 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_compile(a) -> Path:
-    from ..launch.build import compile_global, compile_local
+    from ..launch.build.single_stage import compile_global, compile_local
     src = Path(a.input)
     if not src.is_file():
         raise RhinoError(f"input '{src}' does not exist")
     text = src.read_text()
-    if pipeline_cmd.wanted(a):
+    if flags.wanted(a):
         return pipeline_cmd.compile_cmd(a, text, src)
     plan = None
     if not a.local:
@@ -131,7 +131,7 @@ def cmd_compile(a) -> Path:
 
 def cmd_launch(a, artifact) -> int:
     from ..launch.artifact import read_artifact
-    from ..launch.launcher import launch
+    from ..launch.rank.launcher import launch
     n = a.n
     if n is None:
         n = read_artifact(artifact, verify=False).num_devices
@@ -141,7 +141,7 @@ def cmd_launch(a, artifact) -> int:
           f"{res.collective_calls} collective call(s) per step, wall {res.wall_seconds:.2f} s"
           + (f"; outputs in {a.outputs}" if a.outputs else ""))
     if a.check:
-        from ..launch.check import compare, reference_outputs
+        from ..launch.build.check import compare, reference_outputs
         art = read_artifact(artifact, verify=False)
         cr = compare(res.outputs, reference_outputs(art, res.inputs), art.outputs)
         print(cr.line())

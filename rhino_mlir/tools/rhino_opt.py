@@ -19,7 +19,7 @@ from dataclasses import dataclass
 from .. import ir as I
 from ..errors import ParseError, PassError, PipelineError, RhinoError, UnsupportedError, one_line_warnings
 from ..passes import REGISTRY, PassContext
-from ..pipeline import Step, parse_pipeline, run_steps
+from ..passes.pass_pipeline import Step, parse_pipeline, run_steps
 
 SPLIT_MARKER = "// -----"
 _SPLIT = re.compile(r"^// -----.*$", re.M)

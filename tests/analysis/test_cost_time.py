@@ -5,7 +5,7 @@ from rhino_mlir.analysis.cost import (collective_time, compute_time, ring_bytes,
                                       steps_time, wire_time)
 from rhino_mlir.cluster import Link, parse_cluster
 from rhino_mlir.devices import get_profile
-from rhino_mlir.partition.reshard import Step, plan
+from rhino_mlir.partition.spmd.reshard import Step, plan
 from rhino_mlir.sharding import AxisRef, Mesh, TensorSharding
 
 TEST = get_profile("cpu-test")       # 100 GFLOP/s, 10 GB/s, 10 us per kernel

@@ -8,6 +8,7 @@ import pytest
 
 from rhino_mlir import ir as I
 from rhino_mlir.analysis import memory as M
+from rhino_mlir.partition.spmd import memory as SM
 from rhino_mlir.sharding import Mesh, parse_sharding
 
 T = "tensor<16x16xf32>"
@@ -42,7 +43,7 @@ def test_chain_peak_is_two_live_temporaries():
     %3 = stablehlo.reduce(%2 init: %z) applies stablehlo.add across dimensions = [0, 1]
            : ({T}, tensor<f32>) -> tensor<f32>
     return %3 : tensor<f32>""", results="tensor<f32>")
-    r = M.memory_report(mod, reshard=False)
+    r = SM.memory_report(mod, reshard=False)
     assert (r.arguments, r.outputs, r.temporaries) == (KB, 4, 2 * KB)
     assert r.peak == 3 * KB and r.peak_op == "stablehlo.dot_general" and r.peak_point == 2
     assert r.peak_op_index == 1                          # %1, the second op in walk order
@@ -116,8 +117,8 @@ def test_donated_argument_is_not_counted_twice():
     %1 = stablehlo.add %0, %a : {T}
     return %1 : {T}"""
     args = f"%a: {T} {{tf.aliasing_output = 0 : i32}}, %b: {T}"
-    plain = M.memory_report(module(body, args=f"%a: {T}, %b: {T}")[1], reshard=False)
-    donated = M.memory_report(module(body, args=args)[1], reshard=False)
+    plain = SM.memory_report(module(body, args=f"%a: {T}, %b: {T}")[1], reshard=False)
+    donated = SM.memory_report(module(body, args=args)[1], reshard=False)
     assert (plain.peak, donated.peak) == (4 * KB, 3 * KB)
     assert donated.aliased == KB and donated.xla_comparable == plain.xla_comparable - KB
 
@@ -136,8 +137,7 @@ def test_local_bytes_use_ceil_sized_shards_and_roles_split_arguments():
     x = parse_sharding('#sdy.sharding<@mesh, [{"x"}, {}]>')
     w = M.local_bytes(lv, {("arg", 0): x}, Mesh("mesh", (("x", 4),)))
     assert list(w) == [3 * 8 * 4, 10 * 8 * 4, 10 * 8 * 4]      # 10 rows on 4: shards of 3
-    r = M.report(lv, {("arg", 0): x}, Mesh("mesh", (("x", 4),)), roles=["parameters", "batch"],
-                 reshard=False)
+    r = M.report(lv, {("arg", 0): x}, Mesh("mesh", (("x", 4),)), roles=["parameters", "batch"])
     assert r.by_role == {"parameters": 96, "batch": 320}
     assert M.roles_from_paths(["[0]['w']", "[1]['m']['w']", "[2][0]"], ("params", "opt_state", "batch")) \
         == ["parameters", "optimizer_state", "batch"]
@@ -159,9 +159,9 @@ def test_partial_dot_and_gathered_operand_add_reshard_buffers():
       }}) {{sdy.sharding = {rep}}} : ({t}) -> {t}
     return %0, %1 : {t}, {t}""", args=f"%a: {t} {{sdy.sharding = {x0}}}, %b: {t} {{sdy.sharding = {x1}}}",
         results=f"{t}, {t}", mesh=MESH4)
-    with_rs, without = M.memory_report(mod), M.memory_report(mod, reshard=False)
+    with_rs, without = SM.memory_report(mod), SM.memory_report(mod, reshard=False)
     assert with_rs.arguments == without.arguments == 2 * KB // 4
-    starts, ends, nbytes = M.reshards(M.liveness(mod), *M.shardings_from_ir(mod, M.liveness(mod)))
+    starts, ends, nbytes = SM.reshards(M.liveness(mod), *M.shardings_from_ir(mod, M.liveness(mod)))
     assert sorted(nbytes.tolist()) == [KB, KB]          # partial 16x16 product, gathered b
     assert with_rs.temporaries == without.temporaries + KB and with_rs.reshards == KB
 
@@ -187,7 +187,7 @@ def test_matches_xla_memory_analysis(name):
     case = next(c for c in X.CASES if c.name == name)
     text, roles = X.build(case)
     ctx = I.new_context()
-    ours = M.memory_report(I.parse_module(text, ctx), roles=roles)
+    ours = SM.memory_report(I.parse_module(text, ctx), roles=roles)
     xla = X.xla_memory(text, int(np.prod([s for _, s in case.mesh])))
     assert ours.arguments == xla.arguments               # same sharding, same arguments
     assert abs(ours.outputs - xla.outputs) <= 0.01 * xla.outputs

@@ -21,9 +21,9 @@ import pytest
 from rhino_mlir import zoo
 from rhino_mlir.frontend import annotate, lower
 from rhino_mlir.launch.artifact import read_artifact
-from rhino_mlir.launch.build_pipeline import compile_pipeline
-from rhino_mlir.launch.check import compare
-from rhino_mlir.launch.launcher import launch
+from rhino_mlir.launch.build.pipelined import compile_pipeline
+from rhino_mlir.launch.build.check import compare
+from rhino_mlir.launch.rank.launcher import launch
 from rhino_mlir.sharding import Mesh
 
 ENV = {"RHINO_IREE_DRIVER": "local-sync"}          # ranks may outnumber cores

@@ -5,7 +5,7 @@ import jax.numpy as jnp
 from rhino_mlir import ir as I
 from rhino_mlir.analysis import cost
 from rhino_mlir.passes import PassContext
-from rhino_mlir.pipeline import run_pipeline_str
+from rhino_mlir.passes.pass_pipeline import run_pipeline_str
 
 
 def annotate(text: str):

@@ -8,7 +8,7 @@ from harness.xla_oracle import run_global
 from rhino_mlir import ir as I
 from rhino_mlir.errors import PassError
 from rhino_mlir.passes import PassContext
-from rhino_mlir.pipeline import run_pipeline_str
+from rhino_mlir.passes.pass_pipeline import run_pipeline_str
 
 
 def layer(x, w):

@@ -5,10 +5,10 @@ import pytest
 
 from rhino_mlir import ir as rir
 from rhino_mlir.errors import PassError
-from rhino_mlir.launch.imports import Collective, decode
+from rhino_mlir.collective_imports import Collective, decode
 from rhino_mlir.passes import PassContext, get
 
-PROGRAMS = Path(__file__).parent.parent / "launch" / "programs"
+PROGRAMS = Path(__file__).parent.parent / "launch" / "rank" / "programs"
 
 
 def _lower(text: str, mode: str = "import"):
@@ -105,7 +105,7 @@ def test_native_mode_compiles_for_cuda():
     """Compile-only: IREE lowers the kept collectives to its own channels for CUDA."""
     import iree.compiler as ic
     m = _lower((PROGRAMS / "dot_allreduce_2.mlir").read_text(), mode="native")
-    from rhino_mlir.pipeline import run_pipeline_str
+    from rhino_mlir.passes.pass_pipeline import run_pipeline_str
     run_pipeline_str(m, "rhino-strip-sharding", PassContext(m.context))
     vmfb = ic.compile_str(str(m), input_type="stablehlo",
                           extra_args=["--iree-hal-target-device=cuda", "--iree-cuda-target=sm_80"])

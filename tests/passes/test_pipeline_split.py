@@ -1,7 +1,7 @@
 """rhino-pipeline-split: the pipelined program computes the single-device step.
 
 Every stage function is run on XLA CPU (tests/harness) in schedule order by the
-controller's in-process `simulate` (launch/pipeline.py): its outputs, micro-batches
+controller's in-process `simulate` (launch/rank/pipeline.py): its outputs, micro-batches
 concatenated and reductions over the batch accumulated, must equal the original program
 on one device. Stages come from `plan_pipeline` (the ILP) or are written by hand.
 """
@@ -15,8 +15,8 @@ from rhino_mlir import ir as I
 from rhino_mlir import zoo
 from rhino_mlir.cluster import load_cluster
 from rhino_mlir.errors import RhinoError
-from rhino_mlir.launch.pipeline import simulate
-from rhino_mlir.partition.pipeline import annotate, plan_pipeline
+from rhino_mlir.launch.rank.pipeline import simulate
+from rhino_mlir.partition.stages.pipeline import annotate, plan_pipeline
 from rhino_mlir.passes import REGISTRY, PassContext
 from rhino_mlir.passes.pipeline_split import function_text, read_table
 

@@ -12,7 +12,7 @@ from jax import lax
 
 from rhino_mlir import annotate, lower
 from rhino_mlir import ir as I
-from rhino_mlir.partition import annotations as A
+from rhino_mlir.sharding import annotations as A
 from rhino_mlir.passes import REGISTRY, PassContext
 from rhino_mlir.sharding import Mesh
 

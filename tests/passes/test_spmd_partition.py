@@ -2,7 +2,7 @@
 
 Numbers: every device's outputs equal the single-device run (tests/harness, XLA CPU
 devices, input padding filled with NaN). Communication: collectives counted in the
-emitted IR equal what partition/reshard.py predicted; known plans emit known
+emitted IR equal what partition/spmd/reshard.py predicted; known plans emit known
 collectives; no sharded value is materialized at global size unless reported.
 """
 import numpy as np

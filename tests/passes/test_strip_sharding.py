@@ -11,7 +11,7 @@ from jax.sharding import PartitionSpec as P
 from rhino_mlir import ir as I
 from rhino_mlir.errors import PassError
 from rhino_mlir.passes import PassContext
-from rhino_mlir.pipeline import run_pipeline_str
+from rhino_mlir.passes.pass_pipeline import run_pipeline_str
 
 IREE_ARGS = ["--iree-llvmcpu-target-cpu=host"]
 

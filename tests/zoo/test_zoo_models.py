@@ -12,8 +12,8 @@ from harness.xla_oracle import check_local
 from rhino_mlir import ir as I
 from rhino_mlir import zoo
 from rhino_mlir.cluster import parse_cluster
-from rhino_mlir.partition.apply import write_result
-from rhino_mlir.partition.planner import Request, plan_module
+from rhino_mlir.partition.search.apply import write_result
+from rhino_mlir.partition.search.planner import Request, plan_module
 from rhino_mlir.passes import REGISTRY, PassContext
 from rhino_mlir.tools import rhino
 
