@@ -134,3 +134,25 @@ def test_rank_processes_never_reach_jax(forbidden):
 def test_build_side_is_where_jax_is():
     # the boundary is not vacuous: the build side does reach the MLIR bindings
     assert "rhino_mlir.ir" in _reach(("rhino_mlir.launch.build",))
+
+
+# layers, lowest first: a module imports only from its own layer or lower ones
+LAYERS = (("rhino_mlir.errors", "rhino_mlir.devices", "rhino_mlir.cluster", "rhino_mlir.ir",
+           "rhino_mlir.collective_imports"),
+          ("rhino_mlir.sharding",), ("rhino_mlir.frontend",), ("rhino_mlir.analysis",),
+          ("rhino_mlir.partition",), ("rhino_mlir.passes",), ("rhino_mlir.launch",),
+          ("rhino_mlir.zoo",), ("rhino_mlir.tools",))
+
+
+def _layer(mod: str) -> int | None:
+    for i, names in enumerate(LAYERS):
+        if any(mod == n or mod.startswith(n + ".") for n in names):
+            return i
+    return None
+
+
+def test_layers_import_downwards_only():
+    up = sorted(f"{m} -> {d}" for m, deps in EDGES.items() for d in deps
+                if d in MODULES and _layer(m) is not None and _layer(d) is not None
+                and _layer(d) > _layer(m))
+    assert not up, "imports against the data flow: " + "; ".join(up)
