@@ -102,11 +102,60 @@ def test_heterogeneous_cluster_gives_slower_devices_less_work():
 
 
 def test_skip_connections_any_dag():
-    mod = module("gpt-tiny", "forward", n_layer=2, seq=8, vocab=48, batch=4)
-    plan = plan_pipeline(mod, load_cluster("1x2xcpu"), 2, 2, "inference")
+    # a GPT train step is a DAG, not a chain: every block's residual adds x + f(x) take x
+    # both directly and through f. Split in 3 stages, forward edges must not go back a
+    # stage and backward edges must not go forward one, whichever edges skip.
+    from rhino_mlir.partition.stages.pipeline import annotate, evaluate_split
+    from rhino_mlir.partition.stages.tasks import BWD, FWD, rank
+    S, M = 3, 2
+    cl = load_cluster("1x3xcpu-test")
+    mod = module("gpt-tiny", "train_step_sgd", n_layer=2, seq=8, vocab=48, batch=4)
+    plan = plan_pipeline(mod, cl, S, M, "1f1b")
     with mod.context, I.ir.Location.unknown():
         rules.populate(mod)
-        assign(analyze(mod, 2), 2, plan.stage_of)
+        info = analyze(mod, M)
+        tasks = assign(info, S, plan.stage_of)
+        annotate(mod, plan)
+        written = assign(analyze(mod, M), S)                # from the rhino.stage attributes
+    micro = [i for i, k in enumerate(info.kind) if k == "micro"]
+    # the split assign() used is the plan's, for every per-micro-batch op, and the one
+    # the plan writes into the IR; the plan's predictions are that split's
+    assert sorted(int(i) for i in plan.stage_of) == micro
+    assert all(tasks.stage[i] == plan.stage_of[i] for i in micro)
+    assert written.stage == tasks.stage and written.task == tasks.task
+    again = evaluate_split(mod, cl, plan.stage_of, S, M, "1f1b")
+    assert again.step_time_s == pytest.approx(plan.step_time_s)
+    assert again.memory_per_stage == pytest.approx(plan.memory_per_stage)
+    # every stage holds forward work, and every stage but the last a backward (the last
+    # stage's backward follows its loss directly, so it runs in its own forward task)
+    held = {tasks.task[i] for i in micro}
+    assert all((FWD, s) in held for s in range(S)) and all((BWD, s) in held for s in range(S - 1))
+    # every dependency between per-micro-batch ops, with the skip (residual) edges found
+    # as an operand that is also an ancestor of another operand of the same op
+    anc, edges, skips = {}, [], []
+    for i in micro:
+        preds = [j for j in (tasks.producer.get(v) for v in info.ops[i].operands)
+                 if j is not None and tasks.task[j] is not None]
+        anc[i] = 0
+        for j in preds:
+            anc[i] |= anc[j] | (1 << j)
+            edges.append((j, i))
+            if any(k != j and anc[k] >> j & 1 for k in preds):
+                skips.append((j, i))
+    for j, i in edges:
+        (fj, sj), (fi, si) = tasks.task[j], tasks.task[i]
+        assert rank(fj, sj, S) <= rank(fi, si, S), (j, i)        # runnable in schedule order
+        assert not (fj == BWD and fi == FWD), (j, i)
+        if fj == fi == FWD:
+            assert sj <= si, (j, i)
+        if fj == fi == BWD:
+            assert sj >= si, (j, i)
+    # the cuts really cut the DAG: residual edges cross from a stage to a later one in the
+    # forward, and the backward carries gradients from a later stage to an earlier one
+    assert any(tasks.task[j][0] == tasks.task[i][0] == FWD and tasks.stage[j] < tasks.stage[i]
+               for j, i in skips)
+    assert any(tasks.task[j][0] == tasks.task[i][0] == BWD and tasks.stage[j] > tasks.stage[i]
+               for j, i in edges)
 
 
 def test_stages_must_fit_the_devices():
