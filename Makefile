@@ -7,10 +7,12 @@ PYTEST_ARGS ?=
 
 venv: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+# editable, with what `make test` (test) and `rhino bench --quick` (bench: matplotlib) need;
+# the stamp follows this file too, so an older .venv gets a changed install line
+$(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
-	$(PY) -m pip install -q -e '.[test]'
+	$(PY) -m pip install -q -e '.[test,bench]'
 	touch $@
 
 demo: venv
