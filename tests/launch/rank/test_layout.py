@@ -4,9 +4,9 @@ import pytest
 
 from harness import layout as ref_layout
 from rhino_mlir.errors import RhinoError
-from rhino_mlir.launch.rank.layout import (ValueSpec, assemble_value, check_input, slice_value,
-                                      to_wire)
-from rhino_mlir.sharding import Mesh, parse_sharding
+from rhino_mlir.launch.rank.layout import (ValueSpec, assemble_value, bounds, check_input,
+                                           shard_index, slice_value, to_wire)
+from rhino_mlir.sharding import AxisRef, Mesh, TensorSharding, parse_sharding
 
 MESHES = {"m": Mesh("m", (("x", 2), ("y", 2))),
           "r": Mesh("r", (("x", 2), ("y", 2)), device_ids=(3, 1, 2, 0))}
@@ -29,6 +29,71 @@ def test_slice_assemble_round_trip_matches_harness(mesh, sharding, shape):
     for got, w in zip(shards, want):
         assert got.shape == w.shape and np.array_equal(got, w)
     assert np.array_equal(assemble_value(shards, spec, MESHES, 4), x)
+
+
+def _random_case(rng):
+    """A mesh of 1-3 axes (sizes 1..8, half with permuted device_ids) and a sharding that
+    uses each axis whole, cut into a chain of sub-axes, or not at all, over dims of random
+    size 0..13 (uneven, smaller than the shard count, empty)."""
+    while True:
+        axes = tuple((f"a{i}", int(rng.choice([1, 2, 3, 4, 6, 8]))) for i in range(rng.integers(1, 4)))
+        size = int(np.prod([s for _, s in axes]))
+        if size <= 48:
+            break
+    ids = tuple(int(d) for d in rng.permutation(size)) if rng.random() < 0.5 else None
+    mesh = Mesh("m", axes, ids)
+    rank = int(rng.integers(0, 4))
+    dims = [[] for _ in range(rank)]
+    for name, n in axes:
+        pieces, rest = [], n                     # major -> minor factors of the axis
+        while rest > 1:
+            f = int(rng.choice([d for d in range(2, rest + 1) if rest % d == 0]))
+            pieces.append(f)
+            rest //= f
+        whole = len(pieces) == 1 and rng.random() < 0.6
+        pre = 1
+        for f in pieces:
+            if rank and rng.random() < 0.75:
+                dims[rng.integers(rank)].append(AxisRef(name) if whole else AxisRef(name, pre, f))
+            pre *= f
+    for d in dims:
+        rng.shuffle(d)
+    sh = TensorSharding("m", tuple(tuple(d) for d in dims))
+    shape = tuple(int(g) for g in rng.integers(0, 14, rank))
+    sh.validate(mesh, shape, "random case")
+    return mesh, sh, shape
+
+
+def test_product_and_reference_agree_on_random_layouts():
+    # the product's mixed-radix shard numbers (launch/rank/layout.py) against the
+    # harness's tile grid (tests/harness/layout.py), which XLA checks (test_mhlo.py)
+    rng = np.random.default_rng(0)
+    subs = uneven = ids = 0
+    for _ in range(300):
+        mesh, sh, shape = _random_case(rng)
+        text = sh.to_text()
+        assert parse_sharding(text).dims == sh.dims                 # the text the manifest carries
+        spec = ValueSpec("arg0", "float32", shape, text)
+        meshes = {"m": mesh}
+        n = mesh.size
+        why = f"{text} on {mesh.to_text()} of {list(shape)}"
+        assert spec.local_shape(meshes, n) == ref_layout.local_shape(shape, sh, mesh), why
+        for d in range(n):
+            assert shard_index(sh, mesh, d) == ref_layout.shard_index(sh, mesh, d), (why, d)
+            assert bounds(shape, sh, mesh, d) == ref_layout.shard_bounds(shape, sh, mesh, d), (why, d)
+        # the reference's tiles partition the tensor: every element on its replica count
+        reps = n // int(np.prod(sh.shards(mesh)))
+        assert (ref_layout.covered(shape, sh, mesh) == reps).all(), why
+        x = np.arange(1, int(np.prod(shape)) + 1, dtype=np.float32).reshape(shape)
+        got = slice_value(x, spec, meshes, n)
+        want = ref_layout.slice_global(x, sh, mesh, fill=0)
+        assert all(g.shape == w.shape and np.array_equal(g, w) for g, w in zip(got, want)), why
+        assert np.array_equal(assemble_value(want, spec, meshes, n), x), why
+        assert np.array_equal(ref_layout.assemble(got, shape, sh, mesh), x), why
+        subs += any(a.is_sub() for d in sh.dims for a in d)
+        uneven += any(g % k for g, k in zip(shape, sh.shards(mesh)))
+        ids += mesh.device_ids is not None
+    assert subs > 50 and uneven > 50 and ids > 100        # the cases meant are drawn
 
 
 def test_padding_is_cropped_on_assembly():
