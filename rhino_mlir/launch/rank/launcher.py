@@ -53,7 +53,13 @@ RANK_ENV = {"MALLOC_MMAP_MAX_": "0", "MALLOC_TRIM_THRESHOLD_": str(64 << 30)}
 
 
 def rank_env(extra: dict | None = None) -> dict:
+    """Environment of the rank processes: they import the rhino_mlir this controller runs
+    (its parent directory first on PYTHONPATH, the current directory not at all: `python -m`
+    would otherwise prefer a ./rhino_mlir checkout over an installed package)."""
     env = {**RANK_ENV, **os.environ}
+    home = str(Path(__file__).resolve().parents[3])      # .../site-packages or the checkout
+    env["PYTHONPATH"] = os.pathsep.join([home] + [p for p in env.get("PYTHONPATH", "").split(os.pathsep) if p])
+    env["PYTHONSAFEPATH"] = "1"
     env.update(extra or {})
     return env
 
