@@ -11,6 +11,9 @@
 // BODY-NOT: Traceback
 // RUN: not rhino-opt %S/Inputs/argmax-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives)' 2>&1 | filecheck %s --check-prefix=ARGMAX
 // ARGMAX: rhino-opt: rhino-lower-collectives: stablehlo.reduce_scatter reduces with 'stablehlo.compare, stablehlo.select' but only a single add, multiply, minimum or maximum is supported
+// or/and bodies are max/min only on i1 (what the partitioner emits); on i32 a bitwise or is no reduce kind.
+// RUN: not rhino-opt %S/Inputs/or-i32-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives)' 2>&1 | filecheck %s --check-prefix=ORI32
+// ORI32: rhino-opt: rhino-lower-collectives: stablehlo.all_reduce reduces with 'stablehlo.or' but only a single add, multiply, minimum or maximum is supported
 // Replica groups must be device indices (use_global_device_ids), as rhino-spmd-partition emits.
 // RUN: not rhino-opt %S/Inputs/no-global-ids.mlir --pass-pipeline='builtin.module(rhino-lower-collectives)' 2>&1 | filecheck %s --check-prefix=IDS
 // IDS: rhino-opt: rhino-lower-collectives: stablehlo.all_gather has replica groups without use_global_device_ids; groups must list device indices (rhino-spmd-partition emits them)

@@ -58,7 +58,10 @@ def collective_kind(op) -> str | None:
     body = I.block_ops(op.regions[0].blocks[0])
     if len(body) != 2:
         return None
-    return _BODY_COMBINERS.get(body[0].name) or _I1_BODY_COMBINERS.get(body[0].name)
+    if body[0].name in _I1_BODY_COMBINERS:           # bitwise on wider integers: no such reduce
+        i1 = str(I.elem_of(op.results[0].type)) == "i1"
+        return _I1_BODY_COMBINERS[body[0].name] if i1 else None
+    return _BODY_COMBINERS.get(body[0].name)
 
 
 def combiner(op) -> str | None:
@@ -93,6 +96,20 @@ def accumulator(op) -> str | None:
     init = I.splat_value(base.operands[0]) if getattr(base, "name", "") == "stablehlo.broadcast_in_dim" \
         else I.splat_value(op.operands[0])
     return kind if init is not None and init == identity(kind, I.elem_of(op.results[0].type)) else None
+
+
+def update_combiner(op) -> str | None:
+    """add|mul|min|max when a scatter's body combines old and new values that way (so an
+    update equal to `identity` leaves the operand unchanged); None for an overwrite or
+    any other body."""
+    if op.name != "stablehlo.scatter" or len(op.results) != 1 \
+            or str(I.elem_of(op.results[0].type)) == "i1":
+        return None
+    body = I.block_ops(op.regions[0].blocks[0])
+    args = list(op.regions[0].blocks[0].arguments)
+    if len(body) != 2 or body[0].name not in _BODY_COMBINERS or list(body[0].operands) not in (args, args[::-1]):
+        return None
+    return _BODY_COMBINERS[body[0].name]
 
 
 def restrict(op, rule: OpRule) -> OpRule:
