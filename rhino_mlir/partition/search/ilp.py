@@ -77,12 +77,16 @@ def solve_ilp(ev, start: Assignment, budget: float | None, time_limit: float = 3
                 lo.append(0.0), hi.append(0.0)
                 row += 1
     cons = [LinearConstraint(coo_matrix((a_vals, (a_rows, a_cols)), shape=(row, cols)).tocsr(), lo, hi)]
-    if budget is not None:
-        cons.append(LinearConstraint(np.array(mem_coef).reshape(1, -1), -np.inf, float(budget)))
+    if budget is not None:                               # in units of the budget
+        cons.append(LinearConstraint(np.array(mem_coef).reshape(1, -1) / float(budget), -np.inf, 1.0))
+    # seconds in units of the costliest column: HiGHS's absolute tolerances (~1e-6) would
+    # otherwise call a plan a few microseconds off the optimum optimal
+    cost = np.array(cost)
+    cost = cost / (float(np.abs(cost).max(initial=0.0)) or 1.0)
     lb, ub = np.zeros(cols), np.ones(cols)
     for gi in frozen:                                    # pinned groups keep their axes
         lb[gi * no + opts.index(start.choice[gi])] = 1.0
-    res = milp(np.array(cost), constraints=cons, integrality=np.ones(cols), bounds=Bounds(lb, ub),
+    res = milp(cost, constraints=cons, integrality=np.ones(cols), bounds=Bounds(lb, ub),
                options={"time_limit": time_limit, "disp": False})
     if res.x is None:
         return None

@@ -78,6 +78,10 @@ def solve(ch: Chunks, stages: int, training: bool, time: np.ndarray, flops: list
     nv = nx + ne + 1
     X = lambda c, t: c * nt + t  # noqa: E731
     Tv = nx + ne
+    # times in units of the largest one: HiGHS's absolute tolerances (1e-6..1e-7) would
+    # otherwise swallow the differences between splits of a microsecond-sized program
+    unit = max(float(np.max(time, initial=0.0)), max(transfer.values(), default=0.0)) or 1.0
+    time = np.asarray(time, dtype=np.float64) / unit
 
     def build(balance: bool):
         rows, lb, ub = [], [], []
@@ -119,7 +123,7 @@ def solve(ch: Chunks, stages: int, training: bool, time: np.ndarray, flops: list
     obj = np.zeros(nv)
     obj[Tv] = m + stages - 1
     for k, e in enumerate(edges):
-        obj[nx + k] = m * transfer.get(e, 0.0)
+        obj[nx + k] = m * transfer.get(e, 0.0) / unit
     integrality = np.r_[np.ones(nx), np.zeros(ne + 1)]
     bounds = Bounds(np.zeros(nv), np.r_[np.ones(nx + ne), np.inf])
     for balance in (True, False):

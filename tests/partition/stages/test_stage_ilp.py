@@ -128,10 +128,6 @@ def test_three_stage_training_split():
     check([4.0, 4.0, 3.0, 4.0, 1.0, 1.0, 3.0], CHAIN_EDGES[:6], 3, training=True)
 
 
-@pytest.mark.xfail(strict=True, reason="stage_ilp.solve hands HiGHS times in seconds; with ops "
-                   "of ~1 us (small programs) HiGHS's absolute tolerances (MIP gap 1e-6, "
-                   "feasibility 1e-7) let it return a split 14% slower than the best; the ILP "
-                   "needs its times scaled")
 def test_the_same_split_with_costs_in_microseconds():
     check([4.0, 4.0, 3.0, 4.0, 1.0, 1.0, 3.0], CHAIN_EDGES[:6], 3, training=True, unit=1e-6)
 
