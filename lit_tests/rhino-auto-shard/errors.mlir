@@ -23,6 +23,8 @@
 // OPTION: rhino-opt: pipeline: unknown option 'clusters' for pass 'rhino-auto-shard' (options: batch-args, cluster, level, memory, strategy)
 // RUN: not rhino-opt %S/Inputs/matmul.mlir --pass-pipeline='builtin.module(rhino-auto-shard{batch-args=a})' 2>&1 | filecheck %s --check-prefix=BATCHARGS
 // BATCHARGS: rhino-opt: pipeline: bad value 'a' for option 'batch-args' of pass 'rhino-auto-shard' (expected int)
+// RUN: not rhino-opt %S/Inputs/matmul.mlir --pass-pipeline='builtin.module(rhino-auto-shard{cluster=1x4xcpu-test batch-args=7})' 2>&1 | filecheck %s --check-prefix=BATCHRANGE
+// BATCHRANGE: rhino-opt: rhino-auto-shard: --batch-args 7 is not an argument of @main (it has 2: 0..1)
 
 // Inputs the planner cannot take are named at their line.
 

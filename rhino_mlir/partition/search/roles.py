@@ -19,6 +19,7 @@ from collections import Counter
 from dataclasses import dataclass
 
 from ...analysis.graph import Graph
+from ...errors import RhinoError
 from ...analysis.local_rules import WEIGHT_CONSUMERS
 from .coarsen import DimClasses
 
@@ -80,6 +81,10 @@ def roles(g: Graph, dc: DimClasses, batch_args: list[int] | None = None) -> Role
                   and a not in _first_data_guess(g)]
     data = [a for a in g.args if g.shapes[a] and a not in stateful and a not in params]
     if batch_args is not None:
+        bad = [i for i in batch_args if not 0 <= i < len(g.args)]
+        if bad:
+            raise RhinoError(f"--batch-args {bad[0]} is not an argument of @main (it has "
+                             f"{len(g.args)}: 0..{len(g.args) - 1})")
         chosen = [g.args[i] for i in batch_args]
         batch = {dc.of[(a, 0)] for a in chosen if (a, 0) in dc.of}
     else:
