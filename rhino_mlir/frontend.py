@@ -28,13 +28,16 @@ class LowerInfo:
     extra: dict = field(default_factory=dict)
 
 
-def lower(fn, *args, **kwargs) -> tuple[str, LowerInfo]:
-    """Lower a JAX function for example args (arrays or ShapeDtypeStruct) to StableHLO."""
+def lower(fn, *args, donate_argnums=(), **kwargs) -> tuple[str, LowerInfo]:
+    """Lower a JAX function for example args (arrays or ShapeDtypeStruct) to StableHLO.
+
+    `donate_argnums` (as jax.jit's) marks the leaves of those positional arguments with
+    `tf.aliasing_output = <result index>`: `rhino train` carries them from step to step."""
     import jax
 
     flat, in_tree = jax.tree_util.tree_flatten_with_path((args, kwargs))
     arg_paths = [_path(p) for p, _ in flat]
-    lowered = jax.jit(fn, keep_unused=True).lower(*args, **kwargs)
+    lowered = jax.jit(fn, keep_unused=True, donate_argnums=donate_argnums).lower(*args, **kwargs)
     text = lowered.as_text()
     out_info = lowered.out_info
     out_flat, out_tree = jax.tree_util.tree_flatten_with_path(out_info)

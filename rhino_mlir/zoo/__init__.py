@@ -73,9 +73,9 @@ class Model:
         shapes = jax.eval_shape(lambda: self._init(Keys(0, True)))
         return int(sum(np.prod(s.shape) for s in jax.tree_util.tree_leaves(shapes)))
 
-    def lower(self, fn: str = "forward", abstract: bool = True):
+    def lower(self, fn: str = "forward", abstract: bool = True, donate_argnums=()):
         from ..frontend import lower
-        return lower(self.fns[fn], *self.args(fn, abstract=abstract))
+        return lower(self.fns[fn], *self.args(fn, abstract=abstract), donate_argnums=donate_argnums)
 
 
 def _mlp(**kw) -> Model:
