@@ -5,6 +5,8 @@
                  [--timeout S] [--check]
     rhino run IN.mlir [compile flags] [launch flags]
     rhino demo [--model M] [--fn forward|train_step_sgd|train_step] [--repeat K]
+    rhino train DIR -n N --init init.npz --data DIR --steps K [...]   (docs/train.md)
+    rhino monitor metrics.jsonl [-o plot.png]
 
 Errors are one line on stderr and a non-zero exit; `--debug` shows the traceback.
 """
@@ -17,7 +19,7 @@ import traceback
 from pathlib import Path
 
 from ..errors import RhinoError, one_line_warnings
-from . import bench_cmd, calibrate, export_cmd, flags, pipeline_cmd, plan_cmd
+from . import bench_cmd, calibrate, export_cmd, flags, monitor_cmd, pipeline_cmd, plan_cmd, train_cmd
 
 TARGETS = ("llvm-cpu", "cuda", "rocm", "vulkan-spirv")
 
@@ -86,6 +88,8 @@ def build_parser() -> argparse.ArgumentParser:
     calibrate.register(sub)
     export_cmd.register(sub)
     bench_cmd.register(sub)
+    train_cmd.register(sub)
+    monitor_cmd.register(sub)
     r = sub.add_parser("run", help="compile + launch in one step")
     _compile_flags(r, need_out=False)
     _launch_flags(r, need_n=False)
@@ -175,6 +179,10 @@ def main(argv=None) -> int:
             return export_cmd.run(a)
         if a.cmd == "bench":
             return bench_cmd.run(a)
+        if a.cmd == "train":
+            return train_cmd.run(a)
+        if a.cmd == "monitor":
+            return monitor_cmd.run(a)
         if a.cmd == "run":
             if a.output:
                 return cmd_launch(a, cmd_compile(a))

@@ -1,0 +1,287 @@
+"""Training checkpoints: global arrays as zarr v3, written shard by shard by the ranks.
+
+    D/step_00000020/manifest.json         step, program and plan sha256, data position,
+                                          array specs, sha256 of every other file
+    D/step_00000020/zarr.json             the zarr group
+    D/step_00000020/arg3/zarr.json        one chunked array per carried argument
+    D/step_00000020/arg3/c/1/0            chunk (1, 0) = the shard of the device(s) at
+                                          shard index (1, 0) in the writing plan
+
+Why zarr with the writer's shard as the chunk: DESIGN.md's local layout splits a
+dimension of size G k ways into chunks of ceil(G/k) starting at i*ceil(G/k), which is
+exactly zarr's regular chunk grid, so every rank writes whole chunks of its own and no
+two ranks touch one file; a reader with another plan asks zarr for the slice it needs
+and zarr reads the chunks that overlap it. Each chunk carries a crc32c (zarr's codec)
+and the manifest the sha256 of every file.
+
+Atomic: the checkpoint is assembled under `D/.step_<k>.tmp-<tag>` and renamed to
+`D/step_<k>` once the manifest is written, so a listing never sees half of one; a
+directory without a manifest or with a file that fails its checksum is never resumed.
+bf16 is stored as its uint16 bits (the manifest keeps the logical dtype).
+Rank processes import this module: pure numpy + zarr, never jax.
+"""
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import re
+import shutil
+import time
+from pathlib import Path
+from typing import Iterable, Sequence
+
+import numpy as np
+
+from ...errors import RhinoError
+from .layout import np_dtype, wire_dtype
+
+FORMAT = "rhino-checkpoint"
+VERSION = 1
+_STEP = re.compile(r"^step_(\d+)$")
+
+
+class CheckpointError(RhinoError):
+    """A checkpoint that is missing, incomplete, corrupt or made for another program."""
+
+
+def _zarr():
+    import zarr
+    # a chunk equal to the fill value would otherwise not be written at all: every shard
+    # gets its file, so a missing file is always an error, never silently zeros
+    zarr.config.set({"array.write_empty_chunks": True})
+    return zarr
+
+
+def step_dir(root: str | Path, step: int) -> Path:
+    return Path(root) / f"step_{step:08d}"
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for block in iter(lambda: f.read(1 << 20), b""):
+            h.update(block)
+    return h.hexdigest()
+
+
+# ----------------------------------------------------------------------------- writing
+
+def begin(root: str | Path, step: int, arrays: dict[str, dict], tag: str) -> Path:
+    """Create the temporary checkpoint directory with the group and empty arrays.
+
+    `arrays`: name -> {"shape", "dtype" (logical), "chunks"} (chunks = the writer's local
+    shard shape). Called by one process before the ranks write their shards."""
+    from zarr.codecs import Crc32cCodec
+    zarr = _zarr()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    tmp = root / f".step_{step:08d}.tmp-{tag}"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    g = zarr.open_group(str(tmp), mode="w", zarr_format=3)
+    for name, a in sorted(arrays.items()):
+        shape = tuple(int(s) for s in a["shape"])
+        chunks = tuple(max(1, int(c)) for c in a["chunks"])
+        g.create_array(name, shape=shape, chunks=chunks, dtype=wire_dtype(a["dtype"]),
+                       fill_value=0, compressors=[Crc32cCodec()])
+    return tmp
+
+
+def write_shard(tmp: Path, name: str, bounds: Sequence[tuple[int, int]],
+                shard: np.ndarray) -> dict[str, str]:
+    """Write the real part of one local shard (padding cropped); its files' sha256.
+
+    `bounds` are the shard's [start, stop) per dimension in the writing plan, so the
+    region is exactly one chunk of the array; an all-padding shard writes nothing."""
+    zarr = _zarr()
+    if any(hi <= lo for lo, hi in bounds):
+        return {}
+    arr = zarr.open_array(str(Path(tmp) / name), mode="r+")
+    real = shard[tuple(slice(0, hi - lo) for lo, hi in bounds)]
+    real = real.view(np.uint16) if real.dtype.name == "bfloat16" else real
+    arr[tuple(slice(lo, hi) for lo, hi in bounds)] = real
+    chunks = arr.metadata.chunk_grid.chunk_shape
+    coords = tuple(lo // c for (lo, _), c in zip(bounds, chunks))
+    rel = f"{name}/{arr.metadata.encode_chunk_key(coords)}"
+    return {rel: sha256(Path(tmp) / rel)}
+
+
+def commit(tmp: Path, root: str | Path, step: int, manifest: dict,
+           files: dict[str, str]) -> Path:
+    """Hash the metadata, write the manifest, rename into place (replacing a same step)."""
+    tmp, root = Path(tmp), Path(root)
+    sums = dict(files)
+    for p in sorted(tmp.rglob("zarr.json")):
+        sums[str(p.relative_to(tmp))] = sha256(p)
+    m = dict(manifest, format=FORMAT, version=VERSION, step=step, files=dict(sorted(sums.items())),
+             bytes=sum((tmp / r).stat().st_size for r in sums), written=time.time())
+    (tmp / "manifest.json").write_text(json.dumps(m, indent=1) + "\n")
+    final = step_dir(root, step)
+    if final.exists():   # the same step written again after a restart: swap it in
+        old = root / f".{final.name}.old-{os.getpid()}"
+        os.rename(final, old)
+        os.rename(tmp, final)
+        shutil.rmtree(old, ignore_errors=True)
+    else:
+        os.rename(tmp, final)
+    _fsync_dir(root)
+    return final
+
+
+def _fsync_dir(path: Path) -> None:
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def prune(root: str | Path, keep: int) -> list[Path]:
+    """Delete all but the `keep` newest complete checkpoints; returns what was deleted."""
+    if keep <= 0:
+        return []
+    gone = []
+    for _, p in listing(root)[keep:]:
+        shutil.rmtree(p, ignore_errors=True)
+        gone.append(p)
+    return gone
+
+
+def clean_partial(root: str | Path) -> list[Path]:
+    """Remove temporary directories left by a writer that died (never a complete one)."""
+    root = Path(root)
+    out = []
+    if root.is_dir():
+        for p in root.iterdir():
+            if p.name.startswith(".step_") and (".tmp-" in p.name or ".old-" in p.name):
+                shutil.rmtree(p, ignore_errors=True)
+                out.append(p)
+    return out
+
+
+# ----------------------------------------------------------------------------- finding
+
+def listing(root: str | Path) -> list[tuple[int, Path]]:
+    """(step, dir) of every checkpoint with a manifest, newest first (not yet verified)."""
+    root = Path(root)
+    if not root.is_dir():
+        return []
+    out = []
+    for p in root.iterdir():
+        m = _STEP.match(p.name)
+        if m and (p / "manifest.json").is_file():
+            out.append((int(m[1]), p))
+    return sorted(out, reverse=True)
+
+
+def read_manifest(path: str | Path) -> dict:
+    path = Path(path)
+    mp = path / "manifest.json"
+    if not mp.is_file():
+        raise CheckpointError(f"'{path}' is not a checkpoint (no manifest.json)")
+    try:
+        m = json.loads(mp.read_text())
+    except (OSError, json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise CheckpointError(f"{mp}: unreadable manifest ({e})") from None
+    if m.get("format") != FORMAT or not isinstance(m.get("files"), dict):
+        raise CheckpointError(f"{mp}: not a rhino checkpoint manifest")
+    if m.get("version", 0) > VERSION:
+        raise CheckpointError(f"{path}: checkpoint version {m['version']} is newer than this "
+                              f"rhino_mlir reads ({VERSION})")
+    return m
+
+
+def verify(path: str | Path) -> dict:
+    """The manifest after checking every listed file exists and matches its sha256."""
+    path = Path(path)
+    m = read_manifest(path)
+    for rel, want in m["files"].items():
+        p = path / rel
+        if not p.is_file():
+            raise CheckpointError(f"{path}: missing file '{rel}'")
+        if sha256(p) != want:
+            raise CheckpointError(f"{path}: '{rel}' is corrupt (sha256 does not match its manifest)")
+    return m
+
+
+def latest(root: str | Path, warn=None) -> tuple[Path, dict] | None:
+    """Newest checkpoint that verifies; corrupt ones are reported through `warn` and skipped."""
+    for _, p in listing(root):
+        try:
+            return p, verify(p)
+        except CheckpointError as e:
+            if warn is not None:
+                warn(f"skipping checkpoint {p.name}: {e}")
+    return None
+
+
+def check_compatible(m: dict, path: str | Path, program_sha: str,
+                     arrays: dict[str, dict]) -> None:
+    """The checkpoint was made for this program and holds every carried array as expected."""
+    got = m.get("program_sha256")
+    if got != program_sha:
+        raise CheckpointError(f"checkpoint {path} was written for program {str(got)[:12]} but this "
+                              f"artifact runs program {program_sha[:12]}; resume with an artifact "
+                              "compiled from the same program")
+    have = m.get("arrays", {})
+    for name, a in arrays.items():
+        if name not in have:
+            raise CheckpointError(f"checkpoint {path} has no array {name} (it holds "
+                                  f"{', '.join(sorted(have)) or 'none'})")
+        h = have[name]
+        if list(h["shape"]) != list(a["shape"]) or h["dtype"] != a["dtype"]:
+            raise CheckpointError(f"checkpoint {path}: {name} is {h['dtype']}{list(h['shape'])} "
+                                  f"but the program expects {a['dtype']}{list(a['shape'])}")
+
+
+# ----------------------------------------------------------------------------- reading
+
+def read_region(path: str | Path, name: str, dtype: str,
+                bounds: Sequence[tuple[int, int]], local_shape: Sequence[int]) -> np.ndarray:
+    """One device's local shard: the region `bounds` of the global array, zero-padded."""
+    zarr = _zarr()
+    out = np.zeros(tuple(local_shape), dtype=np_dtype(dtype))
+    if any(hi <= lo for lo, hi in bounds):
+        return out
+    arr = zarr.open_array(str(Path(path) / name), mode="r")
+    try:
+        got = arr[tuple(slice(lo, hi) for lo, hi in bounds)]
+    except ValueError as e:     # crc32c mismatch: a chunk changed after the manifest check
+        raise CheckpointError(f"checkpoint {path}: {name}: {e}") from None
+    got = np.asarray(got)
+    if dtype == "bfloat16":
+        got = got.view(np_dtype(dtype))
+    out[tuple(slice(0, hi - lo) for lo, hi in bounds)] = got
+    return out
+
+
+def read_global(path: str | Path, name: str) -> np.ndarray:
+    """A whole array in its logical dtype (tests, `--outputs` from a checkpoint)."""
+    m = read_manifest(path)
+    a = m["arrays"][name]
+    shape = a["shape"]
+    return read_region(path, name, a["dtype"], [(0, s) for s in shape], shape)
+
+
+def write_global(root: str | Path, step: int, arrays: dict[str, np.ndarray],
+                 manifest: dict, tag: str = "global") -> Path:
+    """One process writes whole arrays as a checkpoint (one chunk each): the controller's
+    conversion of `--init` when needed, and tests."""
+    specs = {k: {"shape": list(v.shape), "dtype": v.dtype.name, "chunks": list(v.shape)}
+             for k, v in arrays.items()}
+    tmp = begin(root, step, specs, tag)
+    files: dict[str, str] = {}
+    for k, v in arrays.items():
+        files.update(write_shard(tmp, k, [(0, s) for s in v.shape], v))
+    m = dict(manifest, arrays={k: {"shape": s["shape"], "dtype": s["dtype"]} for k, s in specs.items()})
+    return commit(tmp, root, step, m, files)
+
+
+def total_bytes(paths: Iterable[Path]) -> int:
+    return sum(p.stat().st_size for p in paths if p.is_file())
