@@ -5,7 +5,8 @@ The second half of op semantics (the first is rules.py), as tables keyed by op n
   - which rule factors we refuse to shard (`restrict`): reductions whose combiner is
     not a single add/mul/min/max (argmax-style reduces, and/or, gather/scatter masks),
     random-number generators (a local generator would draw different numbers), grouped
-    convolutions, non-splat constants;
+    convolutions, window dimensions that do not run exactly on local shards
+    (windows.py), non-splat constants;
   - which attributes carry global sizes of passed-through dimensions (`local_attrs`).
 The partitioner reads these tables and never names an op itself.
 """
@@ -15,6 +16,7 @@ import math
 from dataclasses import replace
 
 from .. import ir as I
+from . import windows
 from .indexing import indexing, shardable_factors
 from .rules import OpRule
 
@@ -30,6 +32,7 @@ _RANDOM = frozenset({"stablehlo.rng_bit_generator", "stablehlo.rng"})
 # does not span are indexed (a local write would need shifted, masked indices)
 _UPDATES = {"stablehlo.scatter": lambda op: len(op.results), "stablehlo.dynamic_update_slice": lambda op: 1}
 _IDENTITY = {"add": 0, "mul": 1}
+_WINDOWED = frozenset({"stablehlo.reduce_window", "stablehlo.select_and_scatter"})
 
 
 def identity(kind: str, elem) -> float | int:
@@ -112,9 +115,12 @@ def update_combiner(op) -> str | None:
     return _BODY_COMBINERS[body[0].name]
 
 
-def restrict(op, rule: OpRule) -> OpRule:
-    """The rule with the factors we must not shard marked need_replication."""
+def restrict(op, rule: OpRule, shape=None) -> OpRule:
+    """The rule with the factors we must not shard marked need_replication; `shape(v)`
+    gives a value's global shape (default: its type, right on a global program)."""
+    shape = shape or (lambda v: I.shape_of(v.type))
     extra: set[int] = set()
+    freed: set[int] = set()
     if rule.reduction and combiner(op) is None:
         extra |= rule.reduction
     elif rule.reduction and indexing(op) is not None:  # gather: only one-element lookups
@@ -130,11 +136,15 @@ def restrict(op, rule: OpRule) -> OpRule:
         groups = [op.attributes[k].value for k in ("feature_group_count", "batch_group_count")
                   if k in op.attributes]
         if any(g > 1 for g in groups):
-            extra |= set(range(rule.num_factors)) - rule.result_factors() | {
-                f for t in rule.results for d in t for f in d}
-    if not extra:
+            extra |= set(range(rule.num_factors))
+        refused, freed = windows.conv_refused(op, rule, shape)
+        extra |= refused
+    if op.name in _WINDOWED:
+        extra |= windows.reduce_window_refused(op, rule, shape)
+    if not extra and not freed:
         return rule
-    return replace(rule, need_replication=rule.need_replication | frozenset(extra))
+    return replace(rule, need_replication=rule.need_replication | frozenset(extra),
+                   permutation=rule.permutation - frozenset(freed))
 
 
 def _shrink(op, key: str, global_shape, local_shape, starts=None, strides=None) -> None:

@@ -17,8 +17,8 @@ from typing import ClassVar
 
 from .. import ir as I
 from ..analysis import dataflow, rules
-from ..analysis.indexing import indexing
-from ..analysis.local_rules import combiner, identity, iota_dimension, local_attrs, restrict
+from ..analysis.indexing import indexing, window_sizes
+from ..analysis.local_rules import combiner, identity, iota_dimension, local_attrs, restrict, update_combiner
 from ..ir import ir
 from ..sharding import annotations as A
 from ..partition.spmd import indices
@@ -26,7 +26,7 @@ from ..partition.spmd.emit import Emitter
 from ..sharding.factors import tensor_sharding
 from ..partition.spmd.reshard import Step, emit, plan, total_bytes
 from ..partition.spmd.strategy import Layout, Tensor, choose
-from ..sharding import AxisRef, Mesh, TensorSharding, axes_size
+from ..sharding import Mesh, TensorSharding, axes_size
 from .base import ModulePass, PassContext, register
 from .propagate import prepare
 
@@ -137,7 +137,7 @@ class Partitioner:
                         or not all(I.is_tensor(v.type) for v in vals):
                     self.replicated_op(op)
                 else:
-                    self.rule_op(op, restrict(op, r))
+                    self.rule_op(op, restrict(op, r, self.shape))
 
     def replicated_op(self, op) -> None:
         if op.name in dataflow.CALL_OPS:
@@ -195,10 +195,9 @@ class Partitioner:
         ix = indexing(op)
         sharded = {d: fsh[r.operands[0][d][0]] for d in (ix.shardable if ix else ())
                    if len(r.operands[0][d]) == 1 and fsh[r.operands[0][d][0]]}
-        valid = None
+        loc = grown = None
         if sharded:                         # shift indices into this device's shard
-            op.operands[ix.indices], valid = indices.shift(Emitter(op, self.counter), mesh, ix, sharded,
-                                                           op.operands[0], op.operands[ix.indices])
+            loc, grown = self.local_indices(op, ix, sharded)
         local_res = []
         for dims, v in zip(r.results, op.results):
             sh = tensor_sharding(mesh.name, dims, fsh, mesh)
@@ -211,18 +210,45 @@ class Partitioner:
         d = iota_dimension(op)
         if d is not None and fsh[r.results[0][d][0]]:
             self.offset_iota(op, d, fsh[r.results[0][d][0]])
-        if valid is not None:                # gather: rows from other shards count as 0
+        if loc is not None and ix.gather:    # gather: rows from other shards count as 0
+            self.after(op, lambda em, v: indices.mask_result(em, v, loc.valid, ix))
+        if grown is not None:                # scatter wrote its invalid updates to an extra row
             v = op.results[0]
-            masked = indices.mask_result(Emitter(_after(op), self.counter), v, valid, ix)
-            owner = masked.owner
-            v.replace_all_uses_except(masked, getattr(owner, "operation", owner))
-            self.gshape[masked] = self.shape(v)
-            self.layout[masked] = self.layout[v]
+            size = I.shape_of(v.type)[grown]
+            v.set_type(I.make_tensor([s + (k == grown) for k, s in enumerate(I.shape_of(v.type))],
+                                     I.elem_of(v.type)))
+            self.after(op, lambda em, v: em.crop(v, grown, size))
+
+    def local_indices(self, op, ix, sharded):
+        """Indices shifted into this shard, never out of bounds (partition/spmd/indices.py)."""
+        em = Emitter(op, self.counter)
+        operand = op.operands[0]
+        win = window_sizes(op, ix, self.shape(operand), I.shape_of(operand.type),
+                      None if ix.gather else I.shape_of(op.operands[2].type))
+        loc = indices.localize(em, self.mesh, ix, sharded, self.shape(operand), operand,
+                               op.operands[ix.indices], win)
+        if ix.gather:
+            op.operands[ix.indices] = loc.indices
+            return loc, None
+        kind = update_combiner(op)
+        elem = I.elem_of(op.results[0].type)
+        return loc, indices.redirect_updates(em, op, ix, loc, kind, identity(kind, elem) if kind else None,
+                                             sharded)
+
+    def after(self, op, build) -> None:
+        """Replace every use of op's result by build(emitter after op, result)."""
+        v = op.results[0]
+        new = build(Emitter(_after(op), self.counter), v)
+        owner = new.owner
+        v.replace_all_uses_except(new, getattr(owner, "operation", owner))
+        self.gshape[new] = self.shape(v)
+        self.layout[new] = self.layout[v]
 
     def mask(self, x, dims, f: int, axes, size: int, comb: str, op):
         """Fill the padding of an uneven sharded reduction factor with the identity."""
         if size % axes_size(axes, self.mesh) == 0:
             return x
+        gshape, lay = self.shape(x), self.lay(x)
         for d, fs in enumerate(dims):
             if fs == (f,):
                 em = Emitter(op, self.counter)
@@ -232,11 +258,11 @@ class Partitioner:
                 elem = I.elem_of(x.type)
                 fill = em.broadcast(em.splat(identity(comb, elem), I.make_tensor([], elem)), x.type)
                 x = em.select(keep, x, fill)
+                self.gshape[x], self.layout[x] = gshape, lay
         return x
 
     def offset_iota(self, op, d: int, axes) -> None:
         v = op.results[0]
-        nxt = op.operation.next_op if hasattr(op.operation, "next_op") else None
         em = Emitter(_after(op), self.counter)
         shape = I.shape_of(v.type)
         start = em.mul_i32(em.shard_index(self.mesh, axes), shape[d])
@@ -268,8 +294,14 @@ class Partitioner:
         for i, v in enumerate(ret.operands):
             s = A.result_sharding(f, i) or self.target(v)
             targets.append(s.closed())
-        res_types = [ir.TypeAttr.get(v.type) for v in ret.operands]
+        # global types from the shapes seen before any localizing: a result may be an
+        # argument (`return %arg0`), whose type is already local here
+        res_types = [ir.TypeAttr.get(I.make_tensor(self.shape(v), I.elem_of(v.type)) if I.is_tensor(v.type)
+                                     else v.type) for v in ret.operands]
         self.block(block, targets)
+        for i, (t, s, v) in enumerate(zip(res_types, targets, ret.operands)):
+            if I.is_tensor(v.type) and I.shape_of(v.type) != s.local_shape(I.shape_of(t.value), mesh):
+                raise self.fail(f"result {i}: local type {v.type} is not {s.to_text()} of {t.value}", ret)
         A.update_result_attrs(f, {i: {"rhino.global_type": t, "sdy.sharding": I.attr(s.to_text())}
                                   for i, (t, s) in enumerate(zip(res_types, targets))})
         ftype = ir.FunctionType.get([a.type for a in block.arguments], [v.type for v in ret.operands])

@@ -204,3 +204,17 @@ func.func @main(%a: tensor<8x4xf32> {mhlo.sharding = "{devices=[2,1]0,1}"}) -> t
     from rhino_mlir.errors import ShardingError
     with pytest.raises(ShardingError, match="2 different device layouts"):
         partition(mixed)
+
+
+# ------------------------------------------------------------------ pass-through results
+
+@pytest.mark.parametrize("n", [2, 4])
+def test_result_that_is_the_argument_keeps_its_global_type(n):
+    # `return %arg0` (device_put-style): the result's global type was read after the
+    # argument had been localized, so the manifest called a (3, 1) shard the whole value
+    from harness.partitioner_cases import passthrough_program
+    text, args = passthrough_program(n)
+    local, _ = partition(text)
+    assert local.count("rhino.global_type = tensor<3x4xf32>") == 6      # 1 argument, 5 results
+    outs = check_local(local, text, args)
+    assert [o.shape for o in outs] == [(3, 4)] * 5
