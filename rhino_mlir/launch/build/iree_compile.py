@@ -10,6 +10,8 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
+import shlex
 import sys
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -18,6 +20,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ...errors import RhinoError
+from .iree_errors import explain
 
 # target -> (iree-compile flags, runtime driver)
 TARGETS: dict[str, tuple[tuple[str, ...], str]] = {
@@ -38,6 +41,22 @@ def iree_version() -> str:
 # IREE demotes f64 to f32 by default: that changes the program's numbers, and an imported
 # function with an f64 tensor is then rejected ("types that are being demoted")
 COMMON_FLAGS = ("--iree-input-demote-f64-to-f32=false", "--iree-input-demote-i64-to-i32=false")
+
+# f64 sin, cos, tan, tanh, fmod (remainder), atan2 (and what chlo builds on them: asin,
+# lgamma, digamma, ...) become libm calls; IREE's default embedded ELF links no libm
+# ("iree-lld: error: undefined symbol: sin"). A system shared library leaves them to the
+# dynamic loader, which finds them in the rank process's own libm (Python links it): the
+# host libm's results. IREE's bundled lld links it, so no system linker is needed.
+_F64 = re.compile(r"[x<]f64\b")
+
+
+def program_flags(text: str, target: str) -> list[str]:
+    """Flags one program needs beyond its target's: system linking for f64 on llvm-cpu."""
+    if target != "llvm-cpu" or not _F64.search(text):
+        return []
+    from iree.compiler.tools.binaries import find_tool
+    lld = shlex.quote(os.path.realpath(find_tool("iree-lld")))
+    return ["--iree-llvmcpu-link-embedded=false", f"--iree-llvmcpu-system-linker-path={lld} -flavor gnu"]
 
 
 def target_flags(target: str, extra: Sequence[str] = ()) -> list[str]:
@@ -70,30 +89,30 @@ class CompileResult:
     seconds: float
     cache_hit: bool
     key: str
+    flags: tuple[str, ...] = ()
 
 
 def compile_one(name: str, text: str, target: str, extra: Sequence[str] = (),
                 use_cache: bool = True) -> CompileResult:
     """IREE-compile one StableHLO program (sdy already stripped); cached."""
     import iree.compiler as ic
-    flags = target_flags(target, extra)
+    flags = target_flags(target, extra) + program_flags(text, target)
     key = cache_key(text, target, flags)
     path = cache_dir() / f"{key}.vmfb"
     t0 = time.perf_counter()
     if use_cache and path.is_file():
-        return CompileResult(name, path.read_bytes(), time.perf_counter() - t0, True, key)
+        return CompileResult(name, path.read_bytes(), time.perf_counter() - t0, True, key, tuple(flags))
     try:
         vmfb = ic.compile_str(text, input_type="stablehlo", extra_args=flags)
     except ic.CompilerToolError as e:
-        first = next((ln for ln in str(e).splitlines() if "error:" in ln), str(e).splitlines()[0])
         raise RhinoError(f"iree-compile failed for program '{name}' (target {target}): "
-                         f"{first.strip()}") from None
+                         f"{explain(str(e), text)}") from None
     if use_cache:
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = path.with_suffix(f".tmp{os.getpid()}")
         tmp.write_bytes(vmfb)
         os.replace(tmp, path)       # atomic: parallel compilers never see half a file
-    return CompileResult(name, vmfb, time.perf_counter() - t0, False, key)
+    return CompileResult(name, vmfb, time.perf_counter() - t0, False, key, tuple(flags))
 
 
 def compile_many(programs: dict[str, str], target: str, extra: Sequence[str] = (),

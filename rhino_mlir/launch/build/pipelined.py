@@ -11,7 +11,8 @@
    devices, its shardings kept by every stage;
 3. rhino-pipeline-split; then each stage function alone, as `@main` with its stage's
    mesh: rhino-propagate + rhino-spmd-partition (when the mesh has more than one
-   device), rhino-lower-collectives, rhino-strip-sharding, IREE (compile.py, cached);
+   device), rhino-lower-collectives, rhino-legalize-for-iree, rhino-strip-sharding,
+   IREE (iree_compile.py, cached);
 4. the manifest: `stages` (devices, mesh, programs per function), `ranks`, one program
    entry per stage function with its local value specs, the global `inputs`/`outputs`
    of @main (replicated: rank 0 slices), and `schedule` = {kind, stages, microbatches,

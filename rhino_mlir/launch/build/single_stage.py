@@ -4,7 +4,8 @@ Two entry points:
   compile_global(text, out)  global annotated program: the full pipeline
       rhino-inline, rhino-propagate, rhino-spmd-partition, then as below;
   compile_local(text, out)   an already-local program (hand-written, or from another
-      partitioner): rhino-lower-collectives, rhino-strip-sharding, IREE.
+      partitioner): rhino-lower-collectives, rhino-legalize-for-iree,
+      rhino-strip-sharding, IREE.
 The manifest's value specs come from the local program's `@main`: each argument and
 result keeps its global `sdy.sharding` and `rhino.global_type` (DESIGN.md, local
 program); a value without them is replicated with global type = local type.
@@ -26,7 +27,8 @@ from .iree_compile import compile_many, driver_of, iree_version, target_flags
 from ..rank.layout import MLIR_DTYPES
 
 PARTITION_PIPELINE = "rhino-inline,rhino-propagate,rhino-spmd-partition"
-LOWER_PIPELINE = "rhino-lower-collectives{mode=%s},rhino-strip-sharding"
+# rhino-legalize-for-iree rewrites what IREE refuses or gets wrong (select_and_scatter, scatters)
+LOWER_PIPELINE = "rhino-lower-collectives{mode=%s},rhino-legalize-for-iree,rhino-strip-sharding"
 _TENSOR = re.compile(r"tensor<(?P<dims>(?:\d+x)*)(?P<elem>[a-z0-9]+)>")
 
 
@@ -112,7 +114,7 @@ def compile_local(local_text: str, out: str | Path, target: str = "llvm-cpu",
     manifest = {
         "rhino_mlir": package_version(),
         "iree": {"version": iree_version(), "target": target, "driver": driver_of(target),
-                 "flags": flags, "mode": mode},
+                 "flags": list(res.flags) or flags, "mode": mode},
         "num_devices": n,
         "meshes": sig["meshes"],
         "stages": [{"stage": 0, "program": "main", "devices": list(range(n))}],
