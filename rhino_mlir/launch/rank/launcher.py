@@ -106,7 +106,7 @@ def check_inputs(art, inputs: str | None) -> None:
 def launch(artifact: str | Path, n: int, inputs: str | None = None, outputs: str | None = None,
            hostfile: str | None = None, timeout: float = 600, mpiexec_args: Sequence[str] = (),
            env: dict | None = None, seed: int = 0, repeat: int = 1,
-           keep_run_dir: bool = False) -> LaunchResult:
+           keep_run_dir: bool = False, carry: Sequence[tuple[int, int]] = ()) -> LaunchResult:
     art = read_artifact(artifact)
     if n != art.num_devices:
         raise LaunchError(f"-n {n} does not match the artifact: it was compiled for "
@@ -128,6 +128,8 @@ def launch(artifact: str | Path, n: int, inputs: str | None = None, outputs: str
     cmd += [sys.executable, "-m", "rhino_mlir.launch.rank.main", str(Path(artifact).resolve()),
             "--run-dir", str(run_dir), "--outputs", str(Path(out_path).resolve()),
             "--seed", str(seed), "--repeat", str(repeat)]
+    if carry:      # repeats are steps: result i feeds argument j (single-stage artifacts)
+        cmd += ["--carry", ",".join(f"{i}:{j}" for i, j in carry)]
     if inputs:
         cmd += ["--inputs", str(Path(inputs).resolve())]
     log_path = run_dir / "mpiexec.log"

@@ -51,6 +51,18 @@ def _test_hooks(rank: int) -> None:
 
 
 
+def _carry(art, comm, device: int, carry, results, mine) -> None:
+    """Results become the next repeat's arguments, as local shards (resharded only when
+    the program gives a result another layout than its argument)."""
+    if not carry:
+        return
+    from .train_state import Place, reshard
+    for i, j in carry:
+        src = Place(art.outputs[i], art.meshes, art.num_devices, device)
+        dst = Place(art.inputs[j], art.meshes, art.num_devices, device)
+        mine[j] = results[i] if src.same_layout(dst) else reshard(results[i], src, dst, comm)
+
+
 def main(argv=None) -> int:
     ap = argparse.ArgumentParser(prog="rhino_mlir.launch.rank.main")
     ap.add_argument("artifact")
@@ -59,6 +71,8 @@ def main(argv=None) -> int:
     ap.add_argument("--outputs")
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--repeat", type=int, default=1, help="timed runs (the first is warm-up)")
+    ap.add_argument("--carry", default="", help="I:J,...: result I is argument J of the next "
+                    "repeat (carried state: a decode step's KV cache, a train step's parameters)")
     args = ap.parse_args(argv)
 
     from mpi4py import MPI
@@ -119,12 +133,15 @@ def _run(args, world, rank: int, size: int, status) -> int:
     try:
         _test_hooks(rank)
         times = []
-        for _ in range(max(1, args.repeat)):
+        carry = [tuple(int(x) for x in p.split(":")) for p in args.carry.split(",") if p]
+        for r in range(max(1, args.repeat)):
             status("running")
             comm.Barrier()
             t0 = time.perf_counter()
             results = ex(*mine)
             times.append(time.perf_counter() - t0)
+            if r + 1 < args.repeat:
+                _carry(art, comm, me["device"], carry, results, mine)
         calls = ex.rhino.calls
     finally:
         ex.close()
