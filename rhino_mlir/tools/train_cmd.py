@@ -92,6 +92,23 @@ def artifact_carry(art_dir: str) -> list[tuple[int, int]]:
     return []
 
 
+def program_id(art_dir: str) -> str | None:
+    """sha256 of the artifact's global program, inlined and without shardings: the same for
+    every plan, device count and pipeline of one program (what checkpoints are tied to)."""
+    import hashlib
+    from ..launch.artifact import read_artifact
+    from .. import ir as I
+    from ..passes import PassContext
+    from ..passes.pass_pipeline import run_pipeline_str
+    gp = read_artifact(art_dir, verify=False).global_program()
+    if gp is None:
+        return None
+    ctx = I.new_context()
+    mod = I.parse_module(gp.read_text(), ctx, str(gp))
+    run_pipeline_str(mod, "rhino-inline,rhino-strip-sharding", PassContext(ctx))
+    return hashlib.sha256(I.print_module(mod).encode()).hexdigest()
+
+
 def unsharded(text: str, filename: str) -> str:
     """The global program without its shardings: the artifact's global.mlir may hold the
     old plan's (fixed constraints for the planner, and for the old device count)."""
@@ -152,7 +169,7 @@ def run(a) -> int:
                    checkpoint_every=a.checkpoint_every, keep=a.keep, resume=a.resume,
                    metrics=a.metrics, outputs=a.outputs, max_restarts=a.max_restarts,
                    elastic=a.elastic, hostfile=a.hostfile, timeout=a.timeout,
-                   mpiexec_args=a.mpiexec_args.split())
+                   mpiexec_args=a.mpiexec_args.split(), program_sha256=program_id(a.artifact))
     res = train(job, make_replan(a.artifact, getattr(a, "debug", False)))
     steps = sorted(res.step_seconds)
     med = steps[len(steps) // 2] * 1e3 if steps else 0.0

@@ -120,3 +120,33 @@ class TimedComm(Communicator):
     def all_to_all(self, x, out, group): self._do(self.inner.all_to_all, x, out, group)
     def permute(self, x, out, send_to, recv_from): self._do(self.inner.permute, x, out, send_to, recv_from)
     def barrier(self): self._do(self.inner.barrier)
+
+
+# blocking mpi4py calls: a rank inside one waits for its peers
+_BLOCKING = frozenset({"Barrier", "barrier", "gather", "Gather", "bcast", "Bcast", "allgather",
+                       "Allgather", "scatter", "Recv", "recv", "Send", "send", "Split", "Wait"})
+
+
+class Watched:
+    """An mpi4py communicator (or request) whose blocking calls beat as collectives, so a
+    rank waiting on a dead or hung peer outside the program's collectives (metrics,
+    checkpoints, pipeline transfers) is told from the one it waits for."""
+
+    def __init__(self, inner, beat: Beat):
+        self._inner, self._beat = inner, beat
+
+    def __getattr__(self, name):
+        attr = getattr(self._inner, name)
+        return watched(attr, self._beat) if name in _BLOCKING and callable(attr) else attr
+
+
+def watched(fn, beat: Beat):
+    """`fn` beating as a collective while it runs (it blocks on peers)."""
+    def call(*args, **kw):
+        beat.collective(True)
+        try:
+            return fn(*args, **kw)
+        finally:
+            beat.collective(False)
+    return call
+

@@ -62,6 +62,7 @@ class TrainJob:
     timeout: float = 600.0
     mpiexec_args: Sequence[str] = ()
     env: dict | None = None
+    program_sha256: str | None = None          # the program's identity for checkpoints (any plan)
 
 
 @dataclass
@@ -82,6 +83,8 @@ class TrainResult:
     wall_seconds: float
     step_seconds: list = field(default_factory=list)     # last attempt, slowest rank
     jax_imported: bool = False
+    read_seconds: float = 0.0                              # initial values, slowest rank
+    loop_seconds: float = 0.0                              # the step loop, rank 0
     failures: list = field(default_factory=list)
     last_checkpoint: str | None = None
 
@@ -111,24 +114,26 @@ def train(job: TrainJob, replan: Replan | None = None, say=_say) -> TrainResult:
     carried = [j for _, j in job.carry]
     data_args = [j for j in range(len(art.inputs)) if j not in carried]
     data = ti.check_data(job.data, art, data_args)
+    if job.program_sha256 is None:
+        job.program_sha256 = ti.program_sha(art)
     if job.resume:
-        start = ti.resume_point(job.resume, art, carried, lambda m: say(f"warning: {m}"))
+        start = ti.resume_point(job.resume, art, carried, job.program_sha256, lambda m: say(f"warning: {m}"))
     elif job.init is None:
         raise TrainError(f"no starting values: pass --init init.npz (keys "
                          f"{', '.join(f'arg{j}' for j in carried) or 'none'}) or --resume DIR")
     else:
         ti.check_init(job.init, art, carried)
         start = ti.Start("init", str(Path(job.init).resolve()))
-    ti.check_checkpoint_dir(job.checkpoint_dir, art, job.resume)
+    ti.check_checkpoint_dir(job.checkpoint_dir, job.program_sha256, job.resume)
     if start.step >= job.steps:
         raise TrainError(f"the checkpoint is at step {start.step}, not before --steps {job.steps}: nothing to run")
-    init = start if start.kind == "init" else (ti.Start("init", str(Path(job.init).resolve())) if job.init else None)
     if job.metrics and not job.resume:
         Path(job.metrics).write_text("")                 # a new job: a new metrics file
-    return _attempts(job, art, start, init, data, replan, say)
+    return _attempts(job, art, start, data, replan, say)
 
 
-def _attempts(job, art, start, init, data, replan, say) -> TrainResult:
+def _attempts(job, art, start, data, replan, say) -> TrainResult:
+    first = start            # where a restart goes when no checkpoint of this job verifies
     t0 = time.perf_counter()
     artifact, n, hostfile = str(Path(job.artifact).resolve()), job.n, job.hostfile
     scale, fails, failures = 1.0, Counter(), []
@@ -168,7 +173,7 @@ def _attempts(job, art, start, init, data, replan, say) -> TrainResult:
                 artifact = str(Path(replan(n, scale, reason)).resolve())
             except RhinoError as e:
                 raise TrainError(f"{fail.message}; re-planning failed: {e}; {where}") from None
-        start = _restart_point(good, init, fail, where)
+        start = _restart_point(good, first, fail, where)
         say(f"{fail.message}; restarting from {'step ' + str(start.step) if start.kind == 'checkpoint' else 'the initial values'} "
             f"(restart {attempt + 1} of at most {job.max_restarts})")
         _log(job.metrics, {"event": "restart", "attempt": attempt + 1, "rank": fail.rank,
@@ -178,12 +183,17 @@ def _attempts(job, art, start, init, data, replan, say) -> TrainResult:
     raise AssertionError("unreachable")
 
 
-def _restart_point(good: str | None, init, fail: Failure, where: str) -> ti.Start:
+def _restart_point(good: str | None, first: ti.Start, fail: Failure, where: str) -> ti.Start:
+    """The newest good checkpoint of this job, else where the job started (--init, or the
+    checkpoint it resumed from; re-verified: it may have been pruned or damaged since)."""
     if good is not None:
         return ti.Start("checkpoint", good, int(ckpt.read_manifest(good)["step"]))
-    if init is None:
-        raise TrainError(f"{fail.message}; cannot restart: no complete checkpoint and no --init; {where}")
-    return init
+    if first.kind == "checkpoint":
+        try:
+            ckpt.verify(first.path)
+        except ckpt.CheckpointError as e:
+            raise TrainError(f"{fail.message}; cannot restart: {e}; {where}") from None
+    return first
 
 
 def _newest(d: str | None, say=None) -> str | None:
@@ -211,7 +221,7 @@ def _job_json(job: TrainJob, artifact: str, n: int, attempt: int, job_id: str, s
             "start": start.to_json(), "steps": job.steps, "checkpoint": ck,
             "metrics": str(Path(job.metrics).resolve()) if job.metrics else None,
             "outputs": str(Path(job.outputs).resolve()) if job.outputs else None,
-            "program_sha256": ti.program_sha(art), "plan_sha256": ti.plan_sha(art),
+            "program_sha256": job.program_sha256, "plan_sha256": ti.plan_sha(art),
             "fault": fault, "scalars": scalars, "carried": sorted(carried)}
 
 
@@ -237,8 +247,8 @@ def _attempt(job, artifact, n, hostfile, attempt, job_id, start, data, say):
         if fail is not None:
             return None, fail
         d = json.loads((run_dir / "result.json").read_text())
-        return {"steps": job.steps, "step_seconds": d["step_seconds"],
-                "jax_imported": d["jax_imported"]}, None
+        return {"steps": job.steps, "step_seconds": d["step_seconds"], "jax_imported": d["jax_imported"],
+                "read_seconds": d["read_seconds"], "loop_seconds": d["loop_seconds"]}, None
     finally:
         shutil.rmtree(run_dir, ignore_errors=True)
 
@@ -274,13 +284,20 @@ def _classify(run_dir: Path, n: int, rc: int, log: str) -> Failure:
             oom = d["cause"] == "oom"
             return Failure(r, "oom" if oom else "error", d.get("step"),
                            d["message"] + (" (out of memory)" if oom and "memory" not in d["message"] else ""), oom)
+    # MPICH names *a* pid of the job, not always the one that died; the heartbeats say
+    # which ranks were not waiting on their peers when the job ended: the dead ones
     beats = read_beats(run_dir, n)
-    by_pid = {s["pid"]: r for r, s in _statuses(run_dir, n).items()}
+    outside = culprits(beats, n) if beats else []
+    st = _statuses(run_dir, n)
+    by_pid = {s["pid"]: r for r, s in st.items()}
     for m in _BAD_PID.finditer(log):
         pid, host, code = int(m[1]), m[2], int(m[3])
         sig = _SIGNAL.search(log)
         how = (f"killed by signal {sig[1]} ({_signame(int(sig[1]))})" if sig else f"exited with code {code}")
         r = by_pid.get(pid)
+        if len(outside) == 1 and outside[0] != r:
+            r = outside[0]
+            host = st[r]["host"] if r in st else host
         step = beats[r]["step"] if r in beats else None
         who = f"rank {r}" if r is not None else f"a rank (pid {pid})"
         return Failure(r, how, step, f"{who} on {host} {how}" + (f" at step {step}" if step is not None else ""))

@@ -38,7 +38,8 @@ class Start:
 
 
 def program_sha(art) -> str:
-    """What a checkpoint must match: the global program (any plan, any device count)."""
+    """What a checkpoint must match when the caller has no plan-independent identity of
+    the program (tools/train_cmd.py's program_id): the artifact's global program file."""
     for rel in ("programs/global.mlir", "programs/main.mlir"):
         if rel in art.manifest.get("files", {}):
             return art.manifest["files"][rel]
@@ -142,7 +143,7 @@ def carried_specs(art, carried: Sequence[int]) -> dict[str, dict]:
     return {f"arg{j}": {"shape": list(ins[j].shape), "dtype": ins[j].dtype} for j in carried}
 
 
-def resume_point(resume: str, art, carried: Sequence[int], warn) -> Start:
+def resume_point(resume: str, art, carried: Sequence[int], program: str, warn) -> Start:
     """The newest complete checkpoint of `--resume` that verifies and fits this program."""
     d = Path(resume)
     if not d.is_dir():
@@ -153,11 +154,11 @@ def resume_point(resume: str, art, carried: Sequence[int], warn) -> Start:
         raise TrainInputError(f"--resume '{resume}' holds no complete checkpoint"
                               + (f" ({n} found, all corrupt)" if n else " (it is empty)"))
     path, m = found
-    ckpt.check_compatible(m, path, program_sha(art), carried_specs(art, carried))
+    ckpt.check_compatible(m, path, program, carried_specs(art, carried))
     return Start("checkpoint", str(path.resolve()), int(m["step"]))
 
 
-def check_checkpoint_dir(d: str | None, art, resuming_from: str | None) -> None:
+def check_checkpoint_dir(d: str | None, program: str, resuming_from: str | None) -> None:
     """A fresh start never overwrites checkpoints; a resume never mixes programs."""
     if d is None:
         return
@@ -169,7 +170,7 @@ def check_checkpoint_dir(d: str | None, art, resuming_from: str | None) -> None:
         m = ckpt.read_manifest(newest)
     except ckpt.CheckpointError:
         return
-    if m.get("program_sha256") != program_sha(art):
+    if m.get("program_sha256") != program:
         raise TrainInputError(f"--checkpoint-dir '{d}' holds checkpoints of another program "
                               f"({newest.name}); use an empty directory")
     if resuming_from is None or Path(resuming_from).resolve() != Path(d).resolve():

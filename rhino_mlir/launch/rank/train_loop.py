@@ -97,9 +97,11 @@ def save_with(job, world, rank, beat, metrics, held, mine, arrays, readers, step
     return step
 
 
-def finish(job, run_dir, world, rank, beat, status, held, mine, every, times) -> None:
+def finish(job, run_dir, world, rank, beat, status, held, mine, every, times, clock) -> None:
     """`--outputs` (whole carried values on rank 0: `every` = "argJ" -> Place of all of
-    them, `mine` = the ones this rank holds) and the run summary."""
+    them, `mine` = the ones this rank holds) and the run summary (`clock`: the seconds
+    the initial values took to read, the loop's start)."""
+    loop = time.perf_counter() - clock["loop_start"]
     from . import train_state as ts
     from .layout import to_wire
     import numpy as np
@@ -113,10 +115,11 @@ def finish(job, run_dir, world, rank, beat, status, held, mine, every, times) ->
             np.savez(tmp, **{k: to_wire(v) for k, v in outs.items()})
             os.replace(tmp, job["outputs"])
     jax_seen = any(m in sys.modules for m in ("jax", "jaxlib"))
-    got = world.gather((times, jax_seen), root=0)
+    got = world.gather((times, jax_seen, clock["read_seconds"]), root=0)
     if rank == 0:
         steps = [max(g[0][k] for g in got) for k in range(len(times))]
         (Path(run_dir) / "result.json").write_text(json.dumps(
-            {"step_seconds": steps, "jax_imported": any(g[1] for g in got)}))
+            {"step_seconds": steps, "jax_imported": any(g[1] for g in got),
+             "read_seconds": max(g[2] for g in got), "loop_seconds": loop}))
     beat.phase("done")
     status("done")

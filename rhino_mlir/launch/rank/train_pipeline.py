@@ -61,7 +61,7 @@ def _producer(art, table, out_index: int, meshes, n: int, device: int):
 
 def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     from ..artifact import check_file
-    from .beat import TimedComm
+    from .beat import TimedComm, Watched, watched
     from .comm import MpiCommunicator
     from .pipeline import Stage, Transport
     from .pipeline_rank import Whole, _Mpi, _shard, _spec
@@ -71,7 +71,9 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     table = sched["pipeline"]
     me = art.rank(rank)
     stage, device = me["stage"], me["device"]
-    comm = world.Split(color=stage, key=device)
+    raw_world = world._inner
+    raw = world.Split(color=stage, key=device)
+    comm = Watched(raw, beat)
     cons, meshes, n = _places(art, table, stage, device)
     carry = {j: i for i, j in job["carry"]}
     prod = {j: _producer(art, table, i, meshes, n, device) for j, i in carry.items()}
@@ -85,8 +87,10 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
             return ts.from_checkpoint(src["path"], f"arg{j}", place)
         return place.take(ts.npz_value(src["path"], f"arg{j}", specs[j]))
 
+    t_read = time.perf_counter()
     held = {j: load(j, p) for j, (s, _, p) in prod.items() if s == stage}
     local = {key: load(a, p) for key, (a, p, _) in cons.items() if a in carry}
+    t_read = time.perf_counter() - t_read
     # how each consumer shard follows its producer: "same" (share the array) or "bcast"
     follow = {key: ("same" if prod[a][0] == stage and prod[a][2].same_layout(p) else "bcast")
               for key, (a, p, _) in cons.items() if a in carry}
@@ -95,7 +99,7 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     roots = {j: art.manifest["stages"][prod[j][0]]["devices"][0] for j in need}
     readers = {int(j): ts.DataReader(p, specs[int(j)]) for j, p in job["data"].items()}
     driver = os.environ.get("RHINO_IREE_DRIVER") or art.manifest["iree"]["driver"]
-    tcomm = TimedComm(MpiCommunicator(comm), beat)
+    tcomm = TimedComm(MpiCommunicator(raw), beat)
     exes, fspecs = {}, {}
     for fn, pname in art.manifest["stages"][stage]["programs"].items():
         p = art.program(pname)
@@ -116,7 +120,9 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
               for k, x in enumerate(xs)]
         return exes[fn](*xs)
 
-    transport = _Mpi(world, comm, art, table, stage, device)
+    transport = _Mpi(raw_world, raw, art, table, stage, device)
+    # waiting on another stage beats as a collective (the controller names who hung)
+    recv, done = watched(transport.recv, beat), watched(transport.finish, beat)
     metrics = Metrics(job["metrics"] if rank == 0 else None, job["attempt"])
     ck = job.get("checkpoint")
     names = {f"arg{j}": p for j, (s, _, p) in prod.items()}
@@ -127,6 +133,7 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     start, steps = src["step"], job["steps"]
     try:
         world.Barrier()
+        t_loop = time.perf_counter()
         beat.phase("running", start)
         status("running")
         for k in range(start, steps):
@@ -134,8 +141,8 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
             beat.step(k)
             fault_hook(job.get("fault"), rank, k)
             t0, c0 = time.perf_counter(), tcomm.seconds
-            outs = Stage(table, stage, call, arg, Transport(transport.send, transport.recv), sched["kind"]).run()
-            transport.finish()
+            outs = Stage(table, stage, call, arg, Transport(transport.send, recv), sched["kind"]).run()
+            done()
             for j in carry:
                 if prod[j][0] == stage:
                     held[j] = outs[prod[j][1]]
@@ -163,7 +170,8 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
         for e in exes.values():
             e.close()
         metrics.close()
-    finish(job, run_dir, world, rank, beat, status, held, mine_names, names, times)
+    finish(job, run_dir, world, rank, beat, status, held, mine_names, names, times,
+           {"read_seconds": t_read, "loop_start": t_loop})
     return 0
 
 

@@ -66,19 +66,21 @@ def main(argv=None) -> int:
 
 def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
     from ..artifact import check_file, read_artifact
-    from .beat import Beat, TimedComm
+    from .beat import Beat, TimedComm, Watched
     from .comm import MpiCommunicator
     from .runtime import Executor
     from . import train_state as ts
 
     art = read_artifact(job["artifact"], verify=False)
     beat = Beat(run_dir, rank)
+    world = Watched(world, beat)          # blocking calls beat: the controller names who hung
     if (art.manifest.get("schedule") or {}).get("pipeline"):
         from .train_pipeline import run_pipeline
         return run_pipeline(job, run_dir, art, world, rank, status, beat, state)
     me = art.rank(rank)
     prog = art.program(me["program"])
-    comm = world.Split(color=me["stage"], key=me["device"])
+    raw = world.Split(color=me["stage"], key=me["device"])
+    comm = Watched(raw, beat)
     n = art.num_devices
     specs = art.inputs
     place = {j: ts.Place(s, art.meshes, n, me["device"]) for j, s in enumerate(specs)}
@@ -86,12 +88,14 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
     carry = {j: i for i, j in job["carry"]}                      # arg j <- out i
     beat.phase("loading")
     status("loading")
+    t_read = time.perf_counter()
     carried = {j: _initial(job, j, specs[j], place[j]) for j in carry}
+    t_read = time.perf_counter() - t_read
     readers = {int(j): ts.DataReader(p, specs[int(j)]) for j, p in job["data"].items()}
     same = {j: out_place[i].same_layout(place[j]) for j, i in carry.items()}
     vmfb = check_file(art, prog.vmfb)
     driver = os.environ.get("RHINO_IREE_DRIVER") or art.manifest["iree"]["driver"]
-    tcomm = TimedComm(MpiCommunicator(comm), beat)
+    tcomm = TimedComm(MpiCommunicator(raw), beat)
     ex = Executor(vmfb, tcomm, driver=driver, entry=prog.entry, imports=prog.imports,
                   device_index=me["device"])
     metrics = Metrics(job["metrics"] if rank == 0 else None, job["attempt"])
@@ -105,6 +109,7 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
     times, written = [], None
     try:
         world.Barrier()
+        t_loop = time.perf_counter()
         beat.phase("running", start)
         status("running")
         for k in range(start, steps):
@@ -129,7 +134,8 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
     finally:
         ex.close()
         metrics.close()
-    finish(job, run_dir, world, rank, beat, status, carried, names, names, times)
+    finish(job, run_dir, world, rank, beat, status, carried, names, names, times,
+           {"read_seconds": t_read, "loop_start": t_loop})
     return 0
 
 

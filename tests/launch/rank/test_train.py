@@ -18,7 +18,7 @@ import pytest
 from rhino_mlir.launch.rank import checkpoint as ckpt
 from rhino_mlir.launch.rank.controller import TrainJob, train
 from rhino_mlir.tools.rhino import main as rhino_main
-from rhino_mlir.tools.train_cmd import artifact_carry, make_replan
+from rhino_mlir.tools.train_cmd import artifact_carry, make_replan, program_id
 
 from train_cases import compile_case, make_case, reference, worst
 
@@ -36,7 +36,8 @@ def mlp(tmp_path_factory):
 
 
 def _job(art, case, tmp, **kw) -> TrainJob:
-    base = dict(artifact=str(art), n=2, steps=STEPS, carry=artifact_carry(str(art)), init=str(case.init),
+    base = dict(artifact=str(art), n=2, steps=STEPS, carry=artifact_carry(str(art)), program_sha256=program_id(str(art)),
+                init=str(case.init),
                 data=str(case.data), metrics=str(tmp / "m.jsonl"), outputs=str(tmp / "final.npz"),
                 timeout=60, env=ENV)
     base.update(kw)
@@ -207,3 +208,38 @@ def test_gives_up_naming_rank_cause_and_checkpoint(mlp, tmp_path, monkeypatch, c
     assert rc == 1
     assert "rank 1" in line and "killed by signal 9" in line and "step_00000003" in line
     assert ckpt.verify(ck / "step_00000003")["step"] == 3
+
+
+def test_launch_repeat_carries_state_as_a_serving_loop(tmp_path, capsys):
+    """`rhino launch --repeat K` on a decode step with a KV cache: each repeat is a step."""
+    import jax
+    import jax.numpy as jnp
+    from rhino_mlir.frontend import lower
+    T, D = 8, 16
+
+    def decode(cache, t, x, w):                          # cache (T, D), t () carried
+        h = jnp.tanh(x @ w + t.astype(jnp.float32))      # (D,)
+        cache = jax.lax.dynamic_update_slice(cache, h[None, :], (t, 0))
+        seen = (jnp.arange(T) <= t)[:, None]
+        return cache, t + 1, jnp.sum(jnp.where(seen, cache, 0.0) * h, axis=0)
+
+    rng = np.random.default_rng(0)
+    args = (np.zeros((T, D), np.float32), np.array(0, np.int32),
+            rng.standard_normal(D).astype(np.float32), rng.standard_normal((D, D)).astype(np.float32) / 4)
+    text, _ = lower(decode, *args, donate_argnums=(0, 1))
+    src = tmp_path / "decode.mlir"
+    src.write_text(text)
+    np.savez(tmp_path / "in.npz", **{f"arg{j}": x for j, x in enumerate(args)})
+    art = tmp_path / "art"
+    assert rhino_main(["compile", str(src), "--cluster", "1x2xcpu", "--strategy", "megatron", "-o", str(art)]) == 0
+    assert rhino_main(["launch", str(art), "-n", "2", "--inputs", str(tmp_path / "in.npz"), "--repeat", "5",
+                       "--outputs", str(tmp_path / "out.npz"), "--check"]) == 0
+    out = capsys.readouterr().out
+    assert "5 steps with 2 carried value(s)" in out and "check: ok" in out
+    cache, t = args[0], args[1]
+    for _ in range(5):
+        cache, t, y = decode(cache, t, args[2], args[3])
+    with np.load(tmp_path / "out.npz") as z:
+        assert int(z["out1"]) == 5
+        np.testing.assert_allclose(z["out0"], cache, rtol=1e-5, atol=1e-6)
+        np.testing.assert_allclose(z["out2"], y, rtol=1e-5, atol=1e-5)
