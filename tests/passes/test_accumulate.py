@@ -6,52 +6,18 @@ must still partition (rhino-propagate + rhino-spmd-partition: the loop carries k
 shardings, the per-device program equals the single-device one); and it must lower XLA's
 peak temporary memory, since only one micro-batch's activations are live at a time.
 """
-import jax
 import numpy as np
 import pytest
 
 import programs
+from harness.train_steps import later_step, leaves, rewrite, same
 from harness.xla_memory import xla_memory
-from harness.xla_oracle import assert_close, check_local, promote_f32, run_global
-from rhino_mlir import ir as I
+from harness.xla_oracle import check_local, promote_f32, run_global
 from rhino_mlir import zoo
 from rhino_mlir.errors import RhinoError
-from rhino_mlir.passes import REGISTRY, PassContext
 
 MLP = dict(dims=(16, 32, 32, 8))                       # batch 8
 GPT = dict(n_layer=2, seq=8, vocab=48, batch=4)
-
-
-def leaves(x):
-    return [np.asarray(a) for a in jax.tree_util.tree_leaves(x)]
-
-
-def rewrite(text, *passes):
-    """(text after rhino-inline and `passes` [(name, options)], PassContext)."""
-    ctx = I.new_context()
-    mod = I.parse_module(text, ctx)
-    pctx = PassContext(ctx)
-    for name, kw in (("rhino-inline", {}),) + passes:
-        REGISTRY[name](**kw).apply(pctx, mod)
-    return str(mod), pctx
-
-
-def later_step(m):
-    """train_step arguments with the Adam state of a later step (m, v > 0, step 7): with m = v
-    = 0 a gradient that is 0 in exact arithmetic (the key bias: softmax ignores a per-query
-    constant) leaves f32 noise whose update lr*g/(|g|+eps) is +-lr at random, on any program."""
-    params, opt, batch = m.args("train_step")
-    rng = np.random.default_rng(5)
-    opt = {"m": jax.tree_util.tree_map(lambda x: (1e-3 * rng.standard_normal(x.shape)).astype(x.dtype), opt["m"]),
-           "v": jax.tree_util.tree_map(lambda x: rng.uniform(1e-6, 1e-5, x.shape).astype(x.dtype), opt["v"]),
-           "step": np.asarray(7, np.int32)}
-    return leaves((params, opt, batch))
-
-
-def same(got, ref, dtype=None):
-    assert len(got) == len(ref)
-    for i, (g, r) in enumerate(zip(got, ref)):
-        assert_close(g, r, dtype, what=f"out{i}")
 
 
 @pytest.mark.parametrize("k", [2, 4])

@@ -19,6 +19,7 @@ import numpy as np
 import pytest
 
 import programs
+from harness.train_steps import later_step, leaves, rewrite, same
 from harness.xla_memory import xla_memory
 from harness.xla_oracle import assert_close, check_local, run_global
 from rhino_mlir import ir as I
@@ -28,21 +29,15 @@ from rhino_mlir.frontend import annotate, lower
 from rhino_mlir.partition.remat.apply import apply_remat
 from rhino_mlir.partition.remat.plan import plan_remat
 from rhino_mlir.sharding import Mesh
-from test_accumulate import GPT, later_step, leaves, rewrite, same
 
 MLP = dict(dims=(16, 32, 32, 32, 8))                   # three identical hidden layers
+GPT = dict(n_layer=2, seq=8, vocab=48, batch=4)
 
 
 def inlined(text):
+    text, _ = rewrite(text)
     ctx = I.new_context()
-    mod = I.parse_module(text, ctx)
-    rewrite_in_place(mod, ctx)
-    return mod, ctx
-
-
-def rewrite_in_place(mod, ctx):
-    from rhino_mlir.passes import REGISTRY, PassContext
-    REGISTRY["rhino-inline"]().apply(PassContext(ctx), mod)
+    return I.parse_module(text, ctx), ctx
 
 
 @pytest.mark.parametrize("policy", ["selective", "full"])
