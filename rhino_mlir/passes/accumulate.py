@@ -4,12 +4,16 @@ A training step whose activations do not fit runs its forward and backward K tim
 of the batch and applies the update once. The batch factor, the kind of every op (per
 micro-batch, after the batch reduction, constant) and the accumulated values with their
 combiners come from partition/stages/microbatch.py, the analysis rhino-pipeline-split uses;
-partition/stages/accumulate.py builds the loop. The result is still one @main (a single-stage
-artifact stays one executable) and goes through rhino-propagate and rhino-spmd-partition like
-any program with a while loop. Values reduced over the whole batch and then mixed back into
-per-example work (a batch-norm statistic) are refused, with the op named. K = 1 changes
-nothing. Runs after rhino-inline, before rhino-propagate (shardings already on ops are kept:
-an sdy sharding does not depend on dimension sizes).
+partition/stages/accumulate.py builds the loop. Micro-batch k holds rows k, K+k, 2K+k, ... of
+the batch, so a batch dimension sharded over devices stays sharded inside the loop. Sums of
+bf16/f16 values accumulate in f32. The result is still one @main (a single-stage artifact stays
+one executable) and goes through rhino-propagate and rhino-spmd-partition like any program
+with a while loop. Values reduced over the whole batch and then mixed back into per-example
+work (a batch-norm statistic) are refused, with the op named. K = 1 changes nothing. Runs
+after rhino-inline, and after rhino-remat when both are used (recomputation works on the
+top-level forward and backward, not inside the loop), before rhino-propagate (which gives the
+new ops their shardings; shardings already on ops are kept: an sdy sharding does not depend
+on dimension sizes).
 """
 from __future__ import annotations
 

@@ -6,11 +6,16 @@ memory. This pass recomputes some of them in the backward instead, per layer
 (partition/remat/plan.py finds the loss, the forward/backward split, the layers and their
 groups): `selective` keeps each layer's input and weight-matmul outputs and recomputes the
 element-wise, norm, softmax and attention-score work; `full` keeps only each layer's input.
-The clones sit behind `stablehlo.optimization_barrier` (partition/remat/apply.py) so no
-backend hoists them into the forward or merges them with the originals. `groups` selects
-layer groups (default: all); the module attribute `rhino.remat` reports what was cloned
-and which values are no longer live across forward -> backward. Policy none changes
-nothing. Runs after rhino-inline, before rhino-accumulate and rhino-propagate.
+The last layer (whose backward starts at the loss) is never recomputed. The clones sit behind
+`stablehlo.optimization_barrier` with a value of the backward computed just before they are
+needed, plus a -0.0 derived from that value added to their inputs (partition/remat/apply.py):
+no backend hoists them into the forward or merges them with the originals, including XLA's
+CPU pipeline, which drops barriers before it schedules. `groups` selects layer groups
+(default: all; the planner's API is plan_remat / apply_remat); the module attribute
+`rhino.remat` reports what was cloned and which values are no longer live across
+forward -> backward. Policy none changes nothing. Runs after rhino-inline, before
+rhino-accumulate (when both are used) and before rhino-propagate (which gives the barrier
+and its anchor their shardings).
 """
 from __future__ import annotations
 
