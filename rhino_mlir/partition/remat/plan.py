@@ -296,4 +296,5 @@ def _groups(an: Analysis) -> None:
 def plan_remat(module) -> list[RematGroup]:
     """Groups of identical layers of @main (a training step), with the bytes each policy keeps
     across forward -> backward and the FLOPs it recomputes; apply_remat takes {group: policy}."""
-    return analyze(module).groups
+    with module.context:
+        return analyze(module).groups
