@@ -7,20 +7,34 @@ from typing import ClassVar
 
 from .. import ir as I
 from .base import ModulePass, PassContext, register
-from .legalize import scatter, select_and_scatter
+from .legalize import scatter, select_and_scatter, sort
 from .legalize.builder import Builder
 
 # op name -> rewrite(op, builder) returning None when replaced, else why the op stays
 _REWRITES = {
     "stablehlo.select_and_scatter": select_and_scatter.rewrite,
     "stablehlo.scatter": scatter.rewrite,
+    "stablehlo.sort": sort.rewrite,
 }
+
+
+def _targets(root) -> list:
+    """Ops with a rewrite, in program order; none from inside another one's regions."""
+    out = []
+    for region in root.regions:
+        for block in region.blocks:
+            for op in I.block_ops(block):
+                if op.name in _REWRITES:
+                    out.append(op)
+                else:
+                    out += _targets(op)
+    return out
 
 
 @register
 @dataclass(frozen=True)
 class LegalizeForIree(ModulePass):
-    """Rewrite select_and_scatter and scatters into forms IREE compiles, with the same results.
+    """Rewrite select_and_scatter, scatters and stable sorts into forms IREE gets right.
 
     IREE 3.13 (llvm-cpu) has no lowering for `stablehlo.select_and_scatter` (the max-pool
     gradient): each window position becomes one strided slice, the select region runs
@@ -34,6 +48,9 @@ class LegalizeForIree(ModulePass):
     wider windows on indexed dims unrolled), and an update whose window lies outside the
     operand (XLA skips it) gets the combiner's identity at index 0, or, when the
     combiner has none, goes to a padding row cut off afterwards.
+    IREE drops `is_stable` from sorts: a stable sort gets the element's position as the
+    last key (comparator `less(a, b) or (not less(b, a) and pos_a < pos_b)`), except a
+    top-k (results only sliced), left to IREE's fast topk (ties in its own order).
     An op that cannot be rewritten (variadic scatter, dynamic shapes, regions that are not
     elementwise) stays as it is with a remark, and IREE's refusal names it.
     Runs on local programs just before IREE: after rhino-lower-collectives, before
@@ -43,10 +60,10 @@ class LegalizeForIree(ModulePass):
 
     def apply(self, pctx: PassContext, module) -> None:
         done, kept = Counter(), []
-        for op in list(I.walk_ops(module.operation)):
-            rewrite = _REWRITES.get(op.name)
-            if rewrite is None:
-                continue
+        # names are read before anything is erased: a rewrite erases the regions of the
+        # op it replaces, and an erased op must not be touched again
+        for op in _targets(module.operation):
+            rewrite = _REWRITES[op.name]
             name, line = op.name, I.op_line(op)
             with module.context:
                 why = rewrite(op, Builder(op))

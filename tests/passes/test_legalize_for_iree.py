@@ -1,6 +1,7 @@
 """rhino-legalize-for-iree: the rewritten program equals the original on XLA, and IREE
-compiles and runs it with the same numbers (bit for bit: inputs are small integers, so
-every sum is exact in any order and ties are everywhere).
+compiles and runs it with the same numbers, bit for bit (inputs are mostly small
+integers: ties are everywhere, and sums are exact in any order where the order is not
+what is tested).
 
 Oracles: XLA CPU runs the original; for select_and_scatter with the op's own padding
 the StableHLO reference interpreter does (XLA CPU orders ties differently there, see
@@ -260,6 +261,35 @@ def test_variadic_scatter_stays_with_a_remark():
     new, remarks = legalize(text)
     assert new.count('"stablehlo.scatter"') == 1
     assert any("left stablehlo.scatter" in r and "variadic" in r for r in remarks), remarks
+
+
+# ------------------------------------------------------------------ sort
+
+def test_stable_sorts_keep_xla_order():
+    # IREE drops is_stable: int argsort ties and multi-key float sorts (NaN, -0.0 next to
+    # +0.0 under the total order) came out in another order than XLA's
+    x = np.array([[3, 1, 3, 3, 2, 5, 3, 1], [0, 0, 1, 0, 1, 0, 0, 1]], np.int32)
+    k = RNG.integers(0, 3, (5, 4)).astype(np.float32)
+    k[0, 0], k[2, 1], k[4, 3] = np.nan, -0.0, 0.0
+    v = RNG.integers(0, 2, (5, 4)).astype(np.float32)
+
+    def f(x, k, v):
+        return (jnp.argsort(x, axis=-1, stable=True, descending=True),
+                *lax.sort((k, v, jnp.arange(20, dtype=jnp.int32).reshape(5, 4)), dimension=0,
+                          num_keys=2, is_stable=True))
+    text = jax.jit(f).lower(x, k, v).as_text()
+    new = check(text, [x, k, v])
+    assert new.count("stablehlo.optimization_barrier") == 2
+
+
+def test_top_k_stays_with_a_remark():
+    text = jax.jit(lambda a: lax.top_k(a, 3)).lower(np.zeros((2, 8), np.float32)).as_text()
+    ctx = I.new_context()
+    module = I.parse_module(text, ctx)
+    run_pipeline_str(module, "rhino-inline", PassContext(ctx))     # chlo.top_k -> sort + slice
+    new, remarks = legalize(str(module))
+    assert "optimization_barrier" not in new
+    assert any("left stablehlo.sort" in r and "top-k" in r for r in remarks), remarks
 
 
 # ------------------------------------------------------------------ f64
