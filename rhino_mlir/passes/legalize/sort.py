@@ -43,7 +43,7 @@ def _clone_body(b: Builder, block, args):
 def _top_k(op) -> bool:
     """Every result only sliced: jax.lax.top_k's legalized form, which IREE raises to its
     topk (O(n) per row) where the tie-broken sort runs IREE's O(n^2) CPU sort (measured
-    4 x 8192: 15 ms vs 9 s)."""
+    8 x 8192, k=4: 15 ms vs 9 s)."""
     users = [u.owner for r in op.results for u in r.uses]
     return bool(users) and all(getattr(u, "name", None) == "stablehlo.slice" for u in users)
 
