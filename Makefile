@@ -13,6 +13,10 @@ $(VENV)/.installed: pyproject.toml Makefile
 	test -x $(PY) || python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -e '.[test,bench]'
+# keras-hub models for tests/launch/test_keras_models.py: without its declared deps
+# (tensorflow-text would pull TensorFlow); import and the models tested need only these
+	$(PY) -m pip install -q 'keras==3.15.*' tokenizers regex absl-py
+	$(PY) -m pip install -q --no-deps 'keras-hub==0.32.*'
 	touch $@
 
 demo: venv

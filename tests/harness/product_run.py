@@ -1,6 +1,6 @@
 """The product path as a user runs it: `rhino plan` / `rhino run` in a subprocess.
 
-`tightest_budget` asks `rhino plan` for the smallest per-device memory that plans: each
+`tightest_budget` asks `rhino plan` (in process) for the smallest per-device memory that plans: each
 refusal names a budget ("use --memory 54KiB or more devices"), which is retried until a
 plan fits (the search is not monotone: the named size may itself be refused with a larger
 one). `rhino_run` compiles and launches unannotated programs under such a budget with
@@ -22,15 +22,20 @@ _HINT = re.compile(r"use --memory (\S+) or more")
 
 
 def tightest_budget(mlir: str | Path, cluster: str, start: str = "1KiB", tries: int = 8) -> str:
+    """`rhino plan` (in this process: the CLI's own main) until a budget fits."""
+    import contextlib
+    import io
+    from rhino_mlir.tools.rhino import main
     m = start
     for _ in range(tries):
-        p = subprocess.run(RHINO + ["plan", str(mlir), "--cluster", cluster, "--memory", m],
-                           capture_output=True, text=True, timeout=600)
-        if p.returncode == 0:
+        err = io.StringIO()
+        with contextlib.redirect_stderr(err), contextlib.redirect_stdout(io.StringIO()):
+            rc = main(["plan", str(mlir), "--cluster", cluster, "--memory", m])
+        if rc == 0:
             return m
-        hint = _HINT.search(p.stderr)
+        hint = _HINT.search(err.getvalue())
         if not hint:
-            raise AssertionError(f"rhino plan failed without naming a budget: {p.stderr.strip()}")
+            raise AssertionError(f"rhino plan failed without naming a budget: {err.getvalue().strip()}")
         m = hint.group(1)
     raise AssertionError(f"rhino plan never fit {mlir} on {cluster} (last tried {m})")
 
