@@ -29,7 +29,7 @@ import re
 import shutil
 import time
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Sequence
 
 import numpy as np
 
@@ -66,45 +66,68 @@ def sha256(path: Path) -> str:
 
 
 # ----------------------------------------------------------------------------- writing
+# zarr's synchronous API costs ~1 ms of event-loop round trip per call, which is most of
+# the time for a train step's hundred-odd small arrays; each process therefore issues
+# all its creations, writes or reads as one batch on its own asyncio loop.
 
-def begin(root: str | Path, step: int, arrays: dict[str, dict], tag: str) -> Path:
-    """Create the temporary checkpoint directory with the group and empty arrays.
+def _batch(coros) -> list:
+    import asyncio
 
-    `arrays`: name -> {"shape", "dtype" (logical), "chunks"} (chunks = the writer's local
-    shard shape). Called by one process before the ranks write their shards."""
-    from zarr.codecs import Crc32cCodec
+    async def run():
+        return await asyncio.gather(*coros)
+    return asyncio.run(run())
+
+
+def begin(root: str | Path, step: int, tag: str) -> Path:
+    """Create the temporary checkpoint directory holding the zarr group (one process)."""
     zarr = _zarr()
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     tmp = root / f".step_{step:08d}.tmp-{tag}"
     if tmp.exists():
         shutil.rmtree(tmp)
-    g = zarr.open_group(str(tmp), mode="w", zarr_format=3)
-    for name, a in sorted(arrays.items()):
-        shape = tuple(int(s) for s in a["shape"])
-        chunks = tuple(max(1, int(c)) for c in a["chunks"])
-        g.create_array(name, shape=shape, chunks=chunks, dtype=wire_dtype(a["dtype"]),
-                       fill_value=0, compressors=[Crc32cCodec()])
+    zarr.open_group(str(tmp), mode="w", zarr_format=3)
     return tmp
 
 
-def write_shard(tmp: Path, name: str, bounds: Sequence[tuple[int, int]],
-                shard: np.ndarray) -> dict[str, str]:
-    """Write the real part of one local shard (padding cropped); its files' sha256.
+def create_arrays(tmp: str | Path, arrays: dict[str, dict]) -> None:
+    """Empty arrays in the group: name -> {"shape", "dtype" (logical), "chunks"} (chunks =
+    the writer's local shard shape). Processes may each create a share of them."""
+    import asyncio
+    from zarr.codecs import Crc32cCodec
+    import zarr.api.asynchronous as za
+    _zarr()
 
-    `bounds` are the shard's [start, stop) per dimension in the writing plan, so the
-    region is exactly one chunk of the array; an all-padding shard writes nothing."""
-    zarr = _zarr()
-    if any(hi <= lo for lo, hi in bounds):
-        return {}
-    arr = zarr.open_array(str(Path(tmp) / name), mode="r+")
-    real = shard[tuple(slice(0, hi - lo) for lo, hi in bounds)]
-    real = real.view(np.uint16) if real.dtype.name == "bfloat16" else real
-    arr[tuple(slice(lo, hi) for lo, hi in bounds)] = real
-    chunks = arr.metadata.chunk_grid.chunk_shape
-    coords = tuple(lo // c for (lo, _), c in zip(bounds, chunks))
-    rel = f"{name}/{arr.metadata.encode_chunk_key(coords)}"
-    return {rel: sha256(Path(tmp) / rel)}
+    async def all_():
+        g = await za.open_group(str(tmp), mode="r+", zarr_format=3)
+        await asyncio.gather(*[
+            g.create_array(name, shape=tuple(int(x) for x in a["shape"]),
+                           chunks=tuple(max(1, int(c)) for c in a["chunks"]),
+                           dtype=wire_dtype(a["dtype"]), fill_value=0, compressors=[Crc32cCodec()])
+            for name, a in sorted(arrays.items())])
+    asyncio.run(all_())
+
+
+def write_shards(tmp: str | Path, shards: Sequence[tuple[str, Sequence[tuple[int, int]], np.ndarray]]) -> dict[str, str]:
+    """Write the real part (padding cropped) of local shards (name, bounds, array); the
+    sha256 of every file written. `bounds` are a shard's [start, stop) per dimension in the
+    writing plan, exactly one chunk of its array; an all-padding shard writes nothing."""
+    import zarr.api.asynchronous as za
+    _zarr()
+
+    async def one(name, bounds, shard):
+        arr = await za.open_array(store=str(Path(tmp) / name), mode="r+")
+        # x[()] of a 0-d array is a numpy scalar and ascontiguousarray makes that 1-d:
+        # slice only when there is a dimension, copy only when not contiguous
+        real = np.asarray(shard[tuple(slice(0, hi - lo) for lo, hi in bounds)] if bounds else shard)
+        real = real if real.flags.c_contiguous else real.copy()
+        real = real.view(np.uint16) if real.dtype.name == "bfloat16" else real
+        await arr.setitem(tuple(slice(lo, hi) for lo, hi in bounds) or ..., real)
+        chunks = arr.metadata.chunk_grid.chunk_shape
+        return f"{name}/{arr.metadata.encode_chunk_key(tuple(lo // c for (lo, _), c in zip(bounds, chunks)))}"
+    todo = [(n, b, x) for n, b, x in shards if not any(hi <= lo for lo, hi in b)]
+    rels = _batch([one(*t) for t in todo])
+    return {rel: sha256(Path(tmp) / rel) for rel in rels}
 
 
 def commit(tmp: Path, root: str | Path, step: int, manifest: dict,
@@ -242,23 +265,30 @@ def check_compatible(m: dict, path: str | Path, program_sha: str,
 
 # ----------------------------------------------------------------------------- reading
 
+def read_regions(path: str | Path, regions: Sequence[tuple[str, str, Sequence[tuple[int, int]], Sequence[int]]]) -> list[np.ndarray]:
+    """Local shards (name, logical dtype, bounds, local shape): each the region `bounds` of
+    the global array, zero-padded to the local shape; read as one batch."""
+    import zarr.api.asynchronous as za
+    _zarr()
+
+    async def one(name, dtype, bounds, local_shape):
+        out = np.zeros(tuple(local_shape), dtype=np_dtype(dtype))
+        if any(hi <= lo for lo, hi in bounds):
+            return out
+        arr = await za.open_array(store=str(Path(path) / name), mode="r")
+        try:
+            got = np.asarray(await arr.getitem(tuple(slice(lo, hi) for lo, hi in bounds) or ...))
+        except ValueError as e:     # crc32c mismatch: a chunk changed after the manifest check
+            raise CheckpointError(f"checkpoint {path}: {name}: {e}") from None
+        out[tuple(slice(0, hi - lo) for lo, hi in bounds)] = got.view(out.dtype) if dtype == "bfloat16" else got
+        return out
+    return _batch([one(*r) for r in regions])
+
+
 def read_region(path: str | Path, name: str, dtype: str,
                 bounds: Sequence[tuple[int, int]], local_shape: Sequence[int]) -> np.ndarray:
     """One device's local shard: the region `bounds` of the global array, zero-padded."""
-    zarr = _zarr()
-    out = np.zeros(tuple(local_shape), dtype=np_dtype(dtype))
-    if any(hi <= lo for lo, hi in bounds):
-        return out
-    arr = zarr.open_array(str(Path(path) / name), mode="r")
-    try:
-        got = arr[tuple(slice(lo, hi) for lo, hi in bounds)]
-    except ValueError as e:     # crc32c mismatch: a chunk changed after the manifest check
-        raise CheckpointError(f"checkpoint {path}: {name}: {e}") from None
-    got = np.asarray(got)
-    if dtype == "bfloat16":
-        got = got.view(np_dtype(dtype))
-    out[tuple(slice(0, hi - lo) for lo, hi in bounds)] = got
-    return out
+    return read_regions(path, [(name, dtype, bounds, local_shape)])[0]
 
 
 def read_global(path: str | Path, name: str) -> np.ndarray:
@@ -275,13 +305,8 @@ def write_global(root: str | Path, step: int, arrays: dict[str, np.ndarray],
     conversion of `--init` when needed, and tests."""
     specs = {k: {"shape": list(v.shape), "dtype": v.dtype.name, "chunks": list(v.shape)}
              for k, v in arrays.items()}
-    tmp = begin(root, step, specs, tag)
-    files: dict[str, str] = {}
-    for k, v in arrays.items():
-        files.update(write_shard(tmp, k, [(0, s) for s in v.shape], v))
+    tmp = begin(root, step, tag)
+    create_arrays(tmp, specs)
+    files = write_shards(tmp, [(k, [(0, s) for s in v.shape], v) for k, v in arrays.items()])
     m = dict(manifest, arrays={k: {"shape": s["shape"], "dtype": s["dtype"]} for k, s in specs.items()})
     return commit(tmp, root, step, m, files)
-
-
-def total_bytes(paths: Iterable[Path]) -> int:
-    return sum(p.stat().st_size for p in paths if p.is_file())

@@ -50,21 +50,74 @@ def rss_bytes() -> int:
 
 
 class Metrics:
-    """Rank 0's JSONL writer (one line per step, flushed: the controller tails it)."""
+    """Per-step records, rank 0 writing the JSONL (flushed: the controller tails it).
 
-    def __init__(self, path: str | None, attempt: int):
-        self.f = open(path, "a", buffering=1) if path else None
-        self.attempt = attempt
+    Every rank posts its numbers with a non-blocking send and goes on; rank 0 writes a
+    step's line once all ranks' numbers for it have arrived. A blocking gather per step
+    would add a synchronization the program itself may not have (and, with more ranks
+    than cores, MPICH's busy-waiting root takes a core from the ranks still computing)."""
+    TAG = 7301
+
+    def __init__(self, world, rank: int, path: str | None, attempt: int, scalars: list[int], beat=None):
+        from mpi4py import MPI
+        self.MPI, self.world, self.rank, self.beat = MPI, world, rank, beat
+        self.size = world.Get_size()
+        self.f = open(path, "a", buffering=1) if rank == 0 and path else None
+        self.attempt, self.scalars = attempt, scalars
+        self.pending: dict[int, dict[int, tuple]] = {}
+        self.sent: list = []
 
     def write(self, rec: dict) -> None:
         if self.f is not None:
             self.f.write(json.dumps(dict(rec, attempt=self.attempt, time=round(time.time(), 6))) + "\n")
 
-    def step(self, k: int, scalars: dict, per_rank: list) -> None:
-        self.write({"step": k, **scalars,
-                    "step_ms": round(max(p[0] for p in per_rank) * 1e3, 4),
-                    "collective_ms": round(max(p[1] for p in per_rank) * 1e3, 4),
-                    "rss_bytes": [p[2] for p in per_rank]})
+    def step(self, k: int, seconds: float, collective: float, scalars: dict) -> None:
+        rec = (k, seconds, collective, rss_bytes(), scalars)
+        if self.rank != 0:
+            self.sent = [r for r in self.sent if not r.Test()]
+            self.sent.append(self.world.isend(rec, dest=0, tag=self.TAG))
+            return
+        self._add(0, rec)
+        while self.world.Iprobe(source=self.MPI.ANY_SOURCE, tag=self.TAG):
+            self._recv()
+
+    def _recv(self) -> None:
+        st = self.MPI.Status()
+        rec = self.world.recv(source=self.MPI.ANY_SOURCE, tag=self.TAG, status=st)
+        self._add(st.Get_source(), rec)
+
+    def _add(self, r: int, rec: tuple) -> None:
+        k = rec[0]
+        self.pending.setdefault(k, {})[r] = rec
+        # a rank's records arrive in step order, so steps complete in order
+        while self.pending and len(self.pending[min(self.pending)]) == self.size:
+            k0 = min(self.pending)
+            got = self.pending.pop(k0)
+            per = [got[q] for q in range(self.size)]
+            merged = {key: v for p in per for key, v in p[4].items()}
+            self.write({"step": k0, **{f"out{i}": merged[f"out{i}"] for i in self.scalars if f"out{i}" in merged},
+                        "step_ms": round(max(p[1] for p in per) * 1e3, 4),
+                        "collective_ms": round(max(p[2] for p in per) * 1e3, 4),
+                        "rss_bytes": [p[3] for p in per]})
+
+    def flush(self) -> None:
+        """Every record posted so far written (rank 0) or delivered (the others); waiting
+        on peers, so it beats as a collective."""
+        if self.beat is not None:
+            self.beat.collective(True)
+        try:
+            self._flush()
+        finally:
+            if self.beat is not None:
+                self.beat.collective(False)
+
+    def _flush(self) -> None:
+        if self.rank != 0:
+            self.MPI.Request.Waitall(self.sent)
+            self.sent = []
+            return
+        while self.pending:
+            self._recv()
 
     def close(self) -> None:
         if self.f is not None:
@@ -89,6 +142,7 @@ def save_with(job, world, rank, beat, metrics, held, mine, arrays, readers, step
     shards = {name: (held[int(name[3:])], p) for name, p in mine.items()}
     rec = ts.save(world, rank, shards, arrays, ck["dir"], step, f"{job['job_id']}-{job['attempt']}",
                   checkpoint_manifest(job, step, readers))
+    metrics.flush()          # every rank is past `step`: the step lines before the event line
     if rank == 0:
         ckpt.prune(ck["dir"], ck["keep"])
         metrics.write({"event": "checkpoint", "step": step, "path": rec["path"],

@@ -66,7 +66,7 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     from .pipeline import Stage, Transport
     from .pipeline_rank import Whole, _Mpi, _shard, _spec
     from .runtime import Executor
-    from .train_loop import Metrics, fault_hook, finish, rss_bytes, save_with
+    from .train_loop import Metrics, fault_hook, finish, save_with
     sched = art.manifest["schedule"]
     table = sched["pipeline"]
     me = art.rank(rank)
@@ -82,14 +82,9 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     status("loading")
     src = job["start"]
 
-    def load(j: int, place: ts.Place) -> np.ndarray:
-        if src["kind"] == "checkpoint":
-            return ts.from_checkpoint(src["path"], f"arg{j}", place)
-        return place.take(ts.npz_value(src["path"], f"arg{j}", specs[j]))
-
     t_read = time.perf_counter()
-    held = {j: load(j, p) for j, (s, _, p) in prod.items() if s == stage}
-    local = {key: load(a, p) for key, (a, p, _) in cons.items() if a in carry}
+    held = ts.initial(src, specs, {j: (j, p) for j, (s, _, p) in prod.items() if s == stage})
+    local = ts.initial(src, specs, {key: (a, p) for key, (a, p, _) in cons.items() if a in carry})
     t_read = time.perf_counter() - t_read
     # how each consumer shard follows its producer: "same" (share the array) or "bcast"
     follow = {key: ("same" if prod[a][0] == stage and prod[a][2].same_layout(p) else "bcast")
@@ -123,7 +118,7 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     transport = _Mpi(raw_world, raw, art, table, stage, device)
     # waiting on another stage beats as a collective (the controller names who hung)
     recv, done = watched(transport.recv, beat), watched(transport.finish, beat)
-    metrics = Metrics(job["metrics"] if rank == 0 else None, job["attempt"])
+    metrics = Metrics(raw_world, rank, job["metrics"], job["attempt"], job["scalars"], beat)
     ck = job.get("checkpoint")
     names = {f"arg{j}": p for j, (s, _, p) in prod.items()}
     arrays = ts.carried_arrays(names)
@@ -157,15 +152,12 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
             dt = time.perf_counter() - t0
             times.append(dt)
             sc = {f"out{i}": ts.scalar(_last(outs[vid])) for i, vid in scal.items() if device == 0}
-            per = world.gather((dt, tcomm.seconds - c0, rss_bytes(), sc), root=0)
-            if rank == 0:
-                merged = {key: v for p in per for key, v in p[3].items()}
-                metrics.step(k, {f"out{i}": merged[f"out{i}"] for i in job["scalars"] if f"out{i}" in merged},
-                             [p[:3] for p in per])
+            metrics.step(k, dt, tcomm.seconds - c0, sc)
             if ck and (k + 1) % ck["every"] == 0:
                 written = save_with(job, world, rank, beat, metrics, held, mine_names, arrays, readers, k + 1)
         if ck and written != steps and steps > start:
             save_with(job, world, rank, beat, metrics, held, mine_names, arrays, readers, steps)
+        metrics.flush()
     finally:
         for e in exes.values():
             e.close()

@@ -29,7 +29,7 @@ import time
 import traceback
 from pathlib import Path
 
-from .train_loop import Metrics, fault_hook, finish, rss_bytes, save_with
+from .train_loop import Metrics, fault_hook, finish, save_with
 
 OOM = re.compile(r"RESOURCE_EXHAUSTED|out of memory|failed to allocate|Cannot allocate memory",
                  re.IGNORECASE)
@@ -50,7 +50,8 @@ def main(argv=None) -> int:
     try:
         return run(job, args.run_dir, world, rank, status, state)
     except BaseException as e:  # noqa: BLE001 - one line to the controller, then abort the job
-        text = str(e) or type(e).__name__
+        from ...errors import RhinoError
+        text = str(e) if isinstance(e, (RhinoError, MemoryError)) and str(e) else f"{type(e).__name__}: {e}"
         cause = "oom" if isinstance(e, MemoryError) or OOM.search(text) else "error"
         where = f" at step {state['step']}" if state["step"] is not None else ""
         msg = f"rank {rank}{where}: {text.splitlines()[0] if text else type(e).__name__}"
@@ -89,7 +90,7 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
     beat.phase("loading")
     status("loading")
     t_read = time.perf_counter()
-    carried = {j: _initial(job, j, specs[j], place[j]) for j in carry}
+    carried = ts.initial(job["start"], specs, {j: (j, place[j]) for j in carry})
     t_read = time.perf_counter() - t_read
     readers = {int(j): ts.DataReader(p, specs[int(j)]) for j, p in job["data"].items()}
     same = {j: out_place[i].same_layout(place[j]) for j, i in carry.items()}
@@ -98,7 +99,7 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
     tcomm = TimedComm(MpiCommunicator(raw), beat)
     ex = Executor(vmfb, tcomm, driver=driver, entry=prog.entry, imports=prog.imports,
                   device_index=me["device"])
-    metrics = Metrics(job["metrics"] if rank == 0 else None, job["attempt"])
+    metrics = Metrics(world._inner, rank, job["metrics"], job["attempt"], job["scalars"], beat)
     ck = job.get("checkpoint")
     if ck:
         from . import checkpoint      # noqa: F401 - zarr's import is not charged to the first save
@@ -124,27 +125,19 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
                 carried[j] = res[i] if same[j] else ts.reshard(res[i], out_place[i], place[j], comm)
             dt = time.perf_counter() - t0
             times.append(dt)
-            per = world.gather((dt, tcomm.seconds - c0, rss_bytes()), root=0)
-            if rank == 0:
-                metrics.step(k, {f"out{i}": ts.scalar(res[i]) for i in job["scalars"]}, per)
+            metrics.step(k, dt, tcomm.seconds - c0,
+                         {f"out{i}": ts.scalar(res[i]) for i in job["scalars"]} if rank == 0 else {})
             if ck and (k + 1) % ck["every"] == 0:
                 written = save_with(job, world, rank, beat, metrics, carried, names, arrays, readers, k + 1)
         if ck and written != steps and steps > start:
             save_with(job, world, rank, beat, metrics, carried, names, arrays, readers, steps)
+        metrics.flush()
     finally:
         ex.close()
         metrics.close()
     finish(job, run_dir, world, rank, beat, status, carried, names, names, times,
            {"read_seconds": t_read, "loop_start": t_loop})
     return 0
-
-
-def _initial(job: dict, j: int, spec, place):
-    from . import train_state as ts
-    src = job["start"]
-    if src["kind"] == "checkpoint":
-        return ts.from_checkpoint(src["path"], f"arg{j}", place)
-    return place.take(ts.npz_value(src["path"], f"arg{j}", spec))
 
 
 if __name__ == "__main__":

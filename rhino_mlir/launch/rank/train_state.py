@@ -15,6 +15,7 @@ from __future__ import annotations
 import math
 import time
 from dataclasses import dataclass
+from functools import cached_property
 from pathlib import Path
 import numpy as np
 
@@ -33,17 +34,18 @@ class Place:
     def _parsed(self):
         return self.spec.parsed(self.meshes, self.n)
 
-    @property
+    # cached: the loops ask every step (a frozen dataclass still has a __dict__)
+    @cached_property
     def local_shape(self) -> list[int]:
         s, mesh = self._parsed()
         return s.local_shape(self.spec.shape, mesh)
 
-    @property
+    @cached_property
     def region(self) -> list[tuple[int, int]]:
         s, mesh = self._parsed()
         return bounds(self.spec.shape, s, mesh, self.device)
 
-    @property
+    @cached_property
     def writer(self) -> bool:
         """The lowest device holding this shard index (replicas are written once)."""
         s, mesh = self._parsed()
@@ -70,14 +72,29 @@ class Place:
         return out
 
 
-def npz_value(path: str, name: str, spec: ValueSpec) -> np.ndarray:
-    """One global array of `--init` (checked by the controller already; logical dtype)."""
-    with np.load(path, allow_pickle=False) as z:
-        return check_input(name, z[name], spec)
+def initial(src: dict, specs, wanted: dict) -> dict:
+    """key -> this device's shard of carried argument j at the start, for `wanted`: key ->
+    (j, Place); from `--init` (global arrays: each rank slices its own; the npz is opened
+    once) or a checkpoint (each rank reads the region it needs)."""
+    if src["kind"] == "checkpoint":
+        return from_checkpoint(src["path"], wanted)
+    with np.load(src["path"], allow_pickle=False) as z:
+        cache: dict[int, np.ndarray] = {}
+        out = {}
+        for key, (j, place) in wanted.items():
+            if j not in cache:
+                cache[j] = check_input(f"arg{j}", z[f"arg{j}"], specs[j])
+            out[key] = place.take(cache[j])
+        return out
 
 
-def from_checkpoint(path: str, name: str, place: Place) -> np.ndarray:
-    return ckpt.read_region(path, name, place.spec.dtype, place.region, place.local_shape)
+def from_checkpoint(path: str, wanted: dict) -> dict:
+    """key -> this device's shard of checkpoint array "argJ", for `wanted`: key -> (j, Place);
+    one batch of reads."""
+    keys = list(wanted)
+    got = ckpt.read_regions(path, [(f"arg{wanted[k][0]}", wanted[k][1].spec.dtype, wanted[k][1].region,
+                                    wanted[k][1].local_shape) for k in keys])
+    return dict(zip(keys, got))
 
 
 class DataReader:
@@ -114,22 +131,23 @@ def save(world, rank: int, held: dict[str, tuple[np.ndarray, Place]], arrays: di
     """Every rank writes the shards it is the writer of; rank 0 commits. Collective.
 
     `held`: checkpoint array name -> (local shard, its place) on this rank; `arrays`: name
-    -> {shape, dtype, chunks}, the same on every rank. Returns, on rank 0, a record with
-    the path, bytes and seconds."""
+    -> {shape, dtype, chunks}, the same on every rank (each rank creates a share of them).
+    Returns a record with the path, bytes and seconds (every rank gets it)."""
     t0 = time.perf_counter()
-    tmp = ckpt.begin(root, step, arrays, tag) if rank == 0 else None
-    tmp = world.bcast(str(tmp) if tmp is not None else None, root=0)
-    files: dict[str, str] = {}
-    for name, (x, place) in held.items():
-        if place.writer:
-            files.update(ckpt.write_shard(Path(tmp), name, place.region, x))
+    tmp = ckpt.begin(root, step, tag) if rank == 0 else None
+    tmp = Path(world.bcast(str(tmp) if tmp is not None else None, root=0))
+    names = sorted(arrays)
+    ckpt.create_arrays(tmp, {k: arrays[k] for k in names[rank::world.Get_size()]})
+    world.Barrier()
+    files = ckpt.write_shards(tmp, [(name, place.region, x) for name, (x, place) in sorted(held.items())
+                                    if place.writer])
     got = world.gather(files, root=0)
     rec = None
     if rank == 0:
         allf = {k: v for d in got for k, v in d.items()}
         meta = {k: {"shape": list(a["shape"]), "dtype": a["dtype"], "chunks": list(a["chunks"])}
                 for k, a in arrays.items()}
-        path = ckpt.commit(Path(tmp), root, step, dict(manifest, arrays=meta), allf)
+        path = ckpt.commit(tmp, root, step, dict(manifest, arrays=meta), allf)
         m = ckpt.read_manifest(path)
         rec = {"path": str(path), "bytes": m["bytes"], "seconds": time.perf_counter() - t0}
     return world.bcast(rec, root=0)

@@ -27,12 +27,12 @@ def _write(root, step, arrays: dict, plans: dict, manifest=None):
     """Write `arrays` as the ranks of a plan would: each writer device its own shard."""
     specs = {k: {"shape": list(v.shape), "dtype": v.dtype.name, "chunks": plans[k][0].local_shape}
              for k, v in arrays.items()}
-    tmp = ckpt.begin(root, step, specs, f"t{step}")
-    files = {}
-    for k, v in arrays.items():
-        for p in plans[k]:
-            if p.writer:
-                files.update(ckpt.write_shard(tmp, k, p.region, p.take(v)))
+    tmp = ckpt.begin(root, step, f"t{step}")
+    names = sorted(specs)
+    for share in (names[0::2], names[1::2]):                 # two processes create a share each
+        ckpt.create_arrays(tmp, {k: specs[k] for k in share})
+    files = ckpt.write_shards(tmp, [(k, p.region, p.take(v)) for k, v in arrays.items()
+                                    for p in plans[k] if p.writer])
     man = dict(manifest or {"program_sha256": "p" * 64},
                arrays={k: {"shape": s["shape"], "dtype": s["dtype"], "chunks": s["chunks"]}
                        for k, s in specs.items()})
@@ -91,7 +91,8 @@ def test_corrupt_newest_is_skipped_for_the_previous(tmp_path):
 def test_half_written_checkpoints_are_never_taken(tmp_path):
     x = np.ones(4, np.float32)
     ckpt.write_global(tmp_path, 5, {"arg0": x}, {"program_sha256": "p"})
-    tmp = ckpt.begin(tmp_path, 9, {"arg0": {"shape": [4], "dtype": "float32", "chunks": [4]}}, "dead")
+    tmp = ckpt.begin(tmp_path, 9, "dead")
+    ckpt.create_arrays(tmp, {"arg0": {"shape": [4], "dtype": "float32", "chunks": [4]}})
     (tmp_path / "step_00000012").mkdir()                       # renamed but no manifest: not ours
     assert [s for s, _ in ckpt.listing(tmp_path)] == [5]
     assert ckpt.latest(tmp_path)[1]["step"] == 5

@@ -104,6 +104,31 @@ def test_monitor_plot(tmp_path):
     assert (tmp_path / "plot.png").read_bytes()[:4] == b"\x89PNG"
 
 
+def test_elastic_hostfile_loses_the_failed_slot(tmp_path):
+    from rhino_mlir.launch.rank.controller import _drop_slot
+    hf = tmp_path / "hosts"
+    hf.write_text("a:2\nb:2  # two slots\n")
+    assert open(_drop_slot(str(hf), 2, 4)).read() == "a:2\nb:1\n"        # rank 2 = b's first slot
+    assert open(_drop_slot(str(hf), 1, 4)).read() == "a:1\nb:2\n"
+    assert _drop_slot(None, 1, 4) is None
+
+
+def test_progress_line(tmp_path):
+    import io
+    from rhino_mlir.launch.rank.progress import Progress
+    m = tmp_path / "m.jsonl"
+    m.write_text("")
+    out = io.StringIO()
+    p = Progress(str(m), 40, 0, stream=out)
+    with open(m, "a") as f:
+        for k in range(25):
+            f.write(json.dumps({"step": k, "out7": 2.5, "step_ms": 100.0, "collective_ms": 1, "rss_bytes": [1]}) + "\n")
+        f.write(json.dumps({"event": "checkpoint", "step": 20}) + "\n")
+        f.write('{"step": 25, "out7"')                                     # a line being written
+    p.poll()
+    assert out.getvalue().strip() == "step 25/40  loss 2.5  100.0 ms/step  ETA 0:00:01"
+
+
 def _cli(args, capsys) -> tuple[int, str]:
     rc = rhino_main(["train", *map(str, args)])
     err = capsys.readouterr().err.strip().splitlines()
