@@ -47,6 +47,8 @@ class CheckpointError(RhinoError):
 
 def _zarr():
     import zarr
+    import zarr.api.asynchronous  # noqa: F401 - loaded here, not inside a timed write or read
+    import zarr.codecs  # noqa: F401
     # a chunk equal to the fill value would otherwise not be written at all: every shard
     # gets its file, so a missing file is always an error, never silently zeros
     zarr.config.set({"array.write_empty_chunks": True})

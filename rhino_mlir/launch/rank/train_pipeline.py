@@ -82,6 +82,9 @@ def run_pipeline(job, run_dir, art, world, rank, status, beat, state) -> int:
     status("loading")
     src = job["start"]
 
+    if src["kind"] == "checkpoint" or job.get("checkpoint"):
+        from . import checkpoint
+        checkpoint._zarr()          # its import is charged to neither the read nor a save
     t_read = time.perf_counter()
     held = ts.initial(src, specs, {j: (j, p) for j, (s, _, p) in prod.items() if s == stage})
     local = ts.initial(src, specs, {key: (a, p) for key, (a, p, _) in cons.items() if a in carry})

@@ -89,6 +89,9 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
     carry = {j: i for i, j in job["carry"]}                      # arg j <- out i
     beat.phase("loading")
     status("loading")
+    if job["start"]["kind"] == "checkpoint" or job.get("checkpoint"):
+        from . import checkpoint
+        checkpoint._zarr()          # its import is charged to neither the read nor a save
     t_read = time.perf_counter()
     carried = ts.initial(job["start"], specs, {j: (j, place[j]) for j in carry})
     t_read = time.perf_counter() - t_read
@@ -101,9 +104,6 @@ def run(job: dict, run_dir: str, world, rank: int, status, state: dict) -> int:
                   device_index=me["device"])
     metrics = Metrics(world._inner, rank, job["metrics"], job["attempt"], job["scalars"], beat)
     ck = job.get("checkpoint")
-    if ck:
-        from . import checkpoint      # noqa: F401 - zarr's import is not charged to the first save
-        checkpoint._zarr()
     names = {f"arg{j}": place[j] for j in carry}
     arrays = ts.carried_arrays(names)
     start, steps = job["start"]["step"], job["steps"]
