@@ -3,7 +3,8 @@
 // A window of 2 with stride 3 and one element of low padding: position 0 of the first
 // window is padding (never selected), the select region runs on whole strided slices
 // in row-major window order, and the chosen elements go back through one scatter that
-// IREE converts (one batch dim of index vectors; the add region moved over).
+// IREE converts (one batch dim of index vectors; the add region moved over), whose
+// result sits behind a barrier (IREE fused consumers into it and ran out of stack).
 // CHECK-LABEL: func.func public @padded
 // CHECK-NOT: select_and_scatter
 // CHECK: %[[XP:.*]] = stablehlo.pad %arg0, %{{.*}}, low = [1], high = [0], interior = [0]
@@ -14,9 +15,11 @@
 // CHECK: %[[TAKE:.*]] = stablehlo.not %[[KEEP]]
 // CHECK: stablehlo.select %{{.*}}, %[[V1]], %[[V0]]
 // CHECK: stablehlo.iota dim = 0 : tensor<2xi32>
-// CHECK: "stablehlo.scatter"(%{{.*}}) <{indices_are_sorted = false, scatter_dimension_numbers = #stablehlo.scatter<inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>, unique_indices = false}>
+// CHECK: %[[S:.*]] = "stablehlo.scatter"(%{{.*}}) <{indices_are_sorted = false, scatter_dimension_numbers = #stablehlo.scatter<inserted_window_dims = [0], scatter_dims_to_operand_dims = [0], index_vector_dim = 1>, unique_indices = false}>
 // CHECK: stablehlo.add
 // CHECK: (tensor<5xf32>, tensor<2x1xi32>, tensor<2xf32>) -> tensor<5xf32>
+// CHECK: %[[R:.*]] = stablehlo.optimization_barrier %[[S]] : tensor<5xf32>
+// CHECK: return %[[R]]
 func.func public @padded(%x: tensor<5xf32>, %s: tensor<2xf32>) -> tensor<5xf32> {
   %i = stablehlo.constant dense<0.0> : tensor<f32>
   %0 = "stablehlo.select_and_scatter"(%x, %s, %i) <{padding = dense<[[1, 0]]> : tensor<1x2xi64>, window_dimensions = array<i64: 2>, window_strides = array<i64: 3>}> ({
