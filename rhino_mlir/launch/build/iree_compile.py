@@ -40,7 +40,12 @@ def iree_version() -> str:
 
 # IREE demotes f64 to f32 by default: that changes the program's numbers, and an imported
 # function with an f64 tensor is then rejected ("types that are being demoted")
-COMMON_FLAGS = ("--iree-input-demote-f64-to-f32=false", "--iree-input-demote-i64-to-i32=false")
+# Indirect (reusable) command buffers: IREE 3.13's runtime rejects a loop body that calls
+# three or more of our collective imports between dispatches ("indirect buffer reference
+# slot 0 is out range of the declared binding capacity"): every accumulated data-parallel
+# train step. Direct command buffers run them (tests/launch/test_e2e_loops.py).
+COMMON_FLAGS = ("--iree-input-demote-f64-to-f32=false", "--iree-input-demote-i64-to-i32=false",
+                "--iree-hal-indirect-command-buffers=false")
 
 # f64 sin, cos, tan, tanh, fmod (remainder), atan2 (and what chlo builds on them: asin,
 # lgamma, digamma, ...) become libm calls; IREE's default embedded ELF links no libm
