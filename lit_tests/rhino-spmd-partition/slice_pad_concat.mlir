@@ -88,3 +88,17 @@ func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"
   %0 = stablehlo.dynamic_update_slice %arg0, %u, %z, %i : (tensor<8x16xf32>, tensor<8x4xf32>, tensor<i32>, tensor<i32>) -> tensor<8x16xf32>
   return %0 : tensor<8x16xf32>
 }
+
+// -----
+
+// pad that keeps the size (low -1, high 1) still moves every element across shard
+// boundaries (Shardy's rule calls the dim pointwise): gathered first, padded whole.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[G:.*]] = "stablehlo.all_gather"(%arg0) <{all_gather_dim = 0 : i64, {{.*}}}> : (tensor<3xf32>) -> tensor<6xf32>
+// CHECK: stablehlo.pad %[[G]], %{{.*}}, low = [-1], high = [1], interior = [0] : (tensor<6xf32>, tensor<f32>) -> tensor<6xf32>
+sdy.mesh @mesh = <["x"=2]>
+func.func @main(%arg0: tensor<6xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>}) -> tensor<6xf32> {
+  %c = stablehlo.constant dense<1.5> : tensor<f32>
+  %0 = stablehlo.pad %arg0, %c, low = [-1], high = [1], interior = [0] : (tensor<6xf32>, tensor<f32>) -> tensor<6xf32>
+  return %0 : tensor<6xf32>
+}

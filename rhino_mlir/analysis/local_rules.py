@@ -6,7 +6,8 @@ The second half of op semantics (the first is rules.py), as tables keyed by op n
     not a single add/mul/min/max (argmax-style reduces, and/or, gather/scatter masks),
     random-number generators (a local generator would draw different numbers), grouped
     convolutions, window dimensions that do not run exactly on local shards
-    (windows.py), non-splat constants;
+    (windows.py), non-splat constants, pad dimensions that move elements (even when
+    the size stays);
   - which attributes carry global sizes of passed-through dimensions (`local_attrs`).
 The partitioner reads these tables and never names an op itself.
 """
@@ -141,10 +142,25 @@ def restrict(op, rule: OpRule, shape=None) -> OpRule:
         extra |= refused
     if op.name in _WINDOWED:
         extra |= windows.reduce_window_refused(op, rule, shape)
-    if not extra and not freed:
+    moved = _padded_factors(op, rule, shape) - rule.permutation
+    if not extra and not freed and not moved:
         return rule
     return replace(rule, need_replication=rule.need_replication | frozenset(extra),
-                   permutation=rule.permutation - frozenset(freed))
+                   permutation=(rule.permutation | moved) - frozenset(freed))
+
+
+def _padded_factors(op, rule: OpRule, shape) -> set[int]:
+    """Factors of pad dims that move elements. Shardy marks a pad dim as a permutation
+    only when its size changes, but low -1 / high 1 keeps f32[6] at 6 while shifting
+    every element across shard boundaries: a local pad would be wrong."""
+    if op.name != "stablehlo.pad":
+        return set()
+    arr = lambda k: list(I.ir.DenseI64ArrayAttr(op.attributes[k]))  # noqa: E731
+    sizes = shape(op.operands[0])
+    moved = [lo != 0 or hi != 0 or (it != 0 and n > 1)
+             for lo, hi, it, n in zip(arr("edge_padding_low"), arr("edge_padding_high"),
+                                      arr("interior_padding"), sizes)]
+    return {f for d, m in enumerate(moved) if m for f in rule.operands[0][d]}
 
 
 def _shrink(op, key: str, global_shape, local_shape, starts=None, strides=None) -> None:
