@@ -44,18 +44,20 @@ def named(line: str) -> set[int]:
 
 def test_perturb_moves_each_float_one_ulp():
     import ml_dtypes
-    x = np.array([1.0, -2.5, 0.0, np.inf, np.nan, 3e38, 1e-45], np.float32)
+    x = np.array([1.5, -2.25, 0.0, 3.0, np.inf, np.nan, 3e38, 1e-45, 0.1], np.float32)
     ids = np.arange(5, dtype=np.int32)
-    scalar = np.float32(3.0)
-    bf = np.array([1.0, -3.0], ml_dtypes.bfloat16)
+    scalar = np.float32(0.3)
+    bf = np.array([1.5, -3.5, 2.0], ml_dtypes.bfloat16)
     px, pids, ps, pbf = perturb([x, ids, scalar, bf], seed=1)
-    moved = np.abs(px[[0, 1, 5, 6]].astype(np.float64) - x[[0, 1, 5, 6]])
-    ulp = np.spacing(np.abs(x[[0, 1, 5, 6]])).astype(np.float64)
+    frac = [0, 1, 7, 8]                               # finite, non-integral
+    moved = np.abs(px[frac].astype(np.float64) - x[frac])
+    ulp = np.spacing(np.abs(x[frac])).astype(np.float64)
     assert np.all(moved > 0) and np.all(moved <= ulp * 1.0001), (moved, ulp)
-    assert px[2] == 0 and np.isinf(px[3]) and np.isnan(px[4])
+    # zeros, integral values (masks, counters: 3e38 is one too), inf, nan: untouched
+    assert px[2] == 0 and px[3] == 3.0 and px[6] == x[6] and np.isinf(px[4]) and np.isnan(px[5])
     assert np.array_equal(pids, ids) and pids.dtype == np.int32
     assert ps.shape == () and ps != scalar and ps.dtype == np.float32
-    assert pbf.dtype == bf.dtype and np.all(pbf != bf)
+    assert pbf.dtype == bf.dtype and np.all(pbf[:2] != bf[:2]) and pbf[2] == 2.0
     assert np.array_equal(perturb([x], seed=1)[0], px, equal_nan=True)     # seeded
 
 

@@ -10,7 +10,8 @@ Rounding noise. An output that is zero in exact arithmetic but computed by cance
 moments it feeds) holds only rounding noise, on both sides and at different values, so
 no tolerance relative to the output itself can hold. The reference therefore runs twice:
 once on the inputs and once on the inputs moved by one ulp each (random direction,
-seeded; zeros, integers and non-finite values untouched). The second run takes a
+seeded; integer arrays and integral or non-finite float values untouched: masks, step
+counters and labels keep their meaning). The second run takes a
 different rounding path through every operation, so |ref - ref'| measures how far
 rounding alone moves each output. An output passes when its error is within the DESIGN.md
 tolerance or within NOISE_FACTOR times that measured noise. A well-conditioned output
@@ -56,8 +57,8 @@ def _is_float(dt: np.dtype) -> bool:
 
 
 def perturb(inputs, seed: int = 0) -> list[np.ndarray]:
-    """Each finite non-zero float element moved one ulp up or down in magnitude (random
-    direction, seeded); everything else as given."""
+    """Each finite, non-integral float element moved one ulp up or down in magnitude
+    (random direction, seeded); everything else as given."""
     rng = np.random.default_rng(seed)
     out = []
     for x in inputs:
@@ -69,7 +70,11 @@ def perturb(inputs, seed: int = 0) -> list[np.ndarray]:
         bits = np.array(x, order="C").view(u)     # (ascontiguousarray makes 0-d 1-d)
         step = rng.choice(np.array([1, -1], dtype=np.int64), size=x.shape)
         moved = (bits.astype(np.int64) + step).astype(u).view(x.dtype)
-        keep = ~np.isfinite(x.astype(np.float64)) | (x == 0) | ~np.isfinite(moved.astype(np.float64))
+        with np.errstate(invalid="ignore"):          # inf moved is nan: kept as inf below
+            x64, m64 = x.astype(np.float64), moved.astype(np.float64)
+        # integral values stay: they are the ones programs compare, floor or convert to
+        # indices (masks, step counters, labels), where one ulp would change the meaning
+        keep = ~np.isfinite(x64) | (x64 == np.round(x64)) | ~np.isfinite(m64)
         out.append(np.where(keep, x, moved))
     return out
 
