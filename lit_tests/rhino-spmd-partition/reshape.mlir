@@ -100,3 +100,16 @@ func.func @main(%arg0: tensor<16x64xf32> {sdy.sharding = #sdy.sharding<@mesh, [{
   %0 = stablehlo.reshape %arg0 : (tensor<16x64xf32>) -> tensor<16x4x16xf32>
   return %0 : tensor<16x4x16xf32>
 }
+
+// -----
+
+// [2, 7] -> [7, 2] shares no factor: the reshape runs on the whole (replicated) value
+// and this device's column is cut from its result, never a local reshape of 7 elements.
+// CHECK-LABEL: func.func @main
+// CHECK: %[[R:.*]] = stablehlo.reshape %arg0 : (tensor<2x7xf32>) -> tensor<7x2xf32>
+// CHECK: stablehlo.dynamic_slice %[[R]], %{{.*}}, %{{.*}}, sizes = [7, 1] : (tensor<7x2xf32>, tensor<i32>, tensor<i32>) -> tensor<7x1xf32>
+sdy.mesh @mesh = <["x"=2]>
+func.func @main(%arg0: tensor<2x7xf32>) -> (tensor<7x2xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {"x"}]>}) {
+  %0 = stablehlo.reshape %arg0 : (tensor<2x7xf32>) -> tensor<7x2xf32>
+  return %0 : tensor<7x2xf32>
+}

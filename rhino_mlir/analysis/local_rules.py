@@ -7,7 +7,7 @@ The second half of op semantics (the first is rules.py), as tables keyed by op n
     random-number generators (a local generator would draw different numbers), grouped
     convolutions, window dimensions that do not run exactly on local shards
     (windows.py), non-splat constants, pad dimensions that move elements (even when
-    the size stays);
+    the size stays), reshape factors on one side only;
   - which attributes carry global sizes of passed-through dimensions (`local_attrs`).
 The partitioner reads these tables and never names an op itself.
 """
@@ -34,6 +34,9 @@ _RANDOM = frozenset({"stablehlo.rng_bit_generator", "stablehlo.rng"})
 _UPDATES = {"stablehlo.scatter": lambda op: len(op.results), "stablehlo.dynamic_update_slice": lambda op: 1}
 _IDENTITY = {"add": 0, "mul": 1}
 _WINDOWED = frozenset({"stablehlo.reduce_window", "stablehlo.select_and_scatter"})
+# ops whose local form must keep the operand's element count: a factor on one side only
+# (Shardy's rule for [2,7] -> [7,2] shares none) has no local counterpart to shard
+_SAME_ELEMENTS = frozenset({"stablehlo.reshape"})
 
 
 def identity(kind: str, elem) -> float | int:
@@ -142,6 +145,9 @@ def restrict(op, rule: OpRule, shape=None) -> OpRule:
         extra |= refused
     if op.name in _WINDOWED:
         extra |= windows.reduce_window_refused(op, rule, shape)
+    if op.name in _SAME_ELEMENTS:
+        sides = [{f for t in ts for d in t for f in d} for ts in (rule.operands, rule.results)]
+        extra |= sides[0] ^ sides[1]
     moved = _padded_factors(op, rule, shape) - rule.permutation
     if not extra and not freed and not moved:
         return rule

@@ -68,3 +68,31 @@ def test_pad_of_an_unmoved_dim_stays_local():
     local = partition(text)
     assert "stablehlo.all_gather" not in local
     check_local(local, text, [RNG.standard_normal((8, 3)).astype(np.float32)])
+
+
+# ------------------------------------------------------------------ reshape
+
+RESHAPE = """
+sdy.mesh @mesh = <MESH>
+func.func @main(%arg0: tensor<INxTY> {sdy.sharding = #sdy.sharding<@mesh, SH>}) -> (tensor<OUTxTY> {sdy.sharding = #sdy.sharding<@mesh, RSH>}) {
+  %0 = stablehlo.reshape %arg0 : (tensor<INxTY>) -> tensor<OUTxTY>
+  return %0 : tensor<OUTxTY>
+}"""
+
+
+@pytest.mark.parametrize("ins,outs,sh,rsh,mesh,ty", [
+    ([2, 7], [7, 2], [None, None], [None, "x"], '["x"=2]', "f32"),     # the repro
+    ([2, 7], [7, 2], ["x", None], [None, "x"], '["x"=2]', "i1"),       # 133-reshape-n2
+    ([2, 7], [7, 2], ["x", None], [None, "x"], '["x"=4]', "i1"),       # 133-reshape-n4
+    ([2, 3, 8], [8, 2, 3], [None, None, None], ["y", "x", None], '["x"=2, "y"=2]', "i32"),
+    ([6, 4], [4, 6], [None, "x"], ["x", None], '["x"=2]', "f32"),
+])
+def test_reshape_without_a_shared_factor_matches_one_device(ins, outs, sh, rsh, mesh, ty):
+    t = RESHAPE
+    for k, v in (("MESH", mesh), ("RSH", _sh(rsh)), ("SH", _sh(sh)), ("IN", "x".join(map(str, ins))),
+                 ("OUT", "x".join(map(str, outs))), ("TY", ty)):
+        t = t.replace(k, v)
+    x = RNG.integers(0, 2, ins).astype(bool) if ty == "i1" else \
+        np.arange(np.prod(ins)).reshape(ins).astype(np.float32 if ty == "f32" else np.int32)
+    outs_ = check_local(partition(t), t, [x])
+    assert outs_[0].shape == tuple(outs)

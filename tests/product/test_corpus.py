@@ -39,10 +39,8 @@ PINNED = [(95, 4, 1)]                   # cases of other seeds that showed bugs 
 # at the time of writing; benchmarks/product_corpus.py --repro-dir writes them anew).
 _SORT = ("sort along a sharded dim that does not divide: partitioner slices the gathered "
          "operand before the sort and iree-compile rejects sort(slice(...))")
-_RESHAPE = "reshape to a result sharded on a new dim: rhino-spmd-partition produces invalid IR"
 KNOWN: dict[str, str] = {
     **{case_name(i, n): _SORT for i in (22, 64, 106) for n in (2, 4)},
-    **{case_name(133, n): _RESHAPE for n in (2, 4)},
 }
 
 
