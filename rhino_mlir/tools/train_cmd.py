@@ -111,13 +111,24 @@ def program_id(art_dir: str) -> str | None:
 
 def unsharded(text: str, filename: str) -> str:
     """The global program without its shardings: the artifact's global.mlir may hold the
-    old plan's (fixed constraints for the planner, and for the old device count)."""
+    old plan's (fixed constraints for the planner, and for the old device count). The
+    donation marks (which rhino-strip-sharding drops too, for IREE) are put back: the
+    re-planned artifact still says what it carries."""
     from .. import ir as I
     from ..passes import PassContext
     from ..passes.pass_pipeline import run_pipeline_str
+    marks = aliasing(text, filename)
     ctx = I.new_context()
     mod = I.parse_module(text, ctx, filename)
     run_pipeline_str(mod, "rhino-strip-sharding", PassContext(ctx))
+    with ctx:
+        main = I.main_func(mod)
+        n = len(I.ir.FunctionType(I.ir.TypeAttr(main.attributes["function_type"]).value).inputs)
+        old = list(I.ir.ArrayAttr(main.attributes["arg_attrs"])) if "arg_attrs" in main.attributes else None
+        dicts = [{na.name: na.attr for na in I.ir.DictAttr(old[j])} if old else {} for j in range(n)]
+        for i, j in marks:
+            dicts[j]["tf.aliasing_output"] = I.ir.IntegerAttr.get(I.ir.IntegerType.get_signless(32), i)
+        main.attributes["arg_attrs"] = I.ir.ArrayAttr.get([I.ir.DictAttr.get(d) for d in dicts])
     return I.print_module(mod)
 
 

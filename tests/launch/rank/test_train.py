@@ -208,6 +208,7 @@ def test_recovers_from_a_fault(mlp, tmp_path, monkeypatch, fault):
     # which Adam amplifies on the near-zero gradients of dead ReLU units (~2e-3 here)
     replanned = fault.endswith("oom")
     assert res.artifact.endswith(".replan-n2-m80") == replanned
+    assert artifact_carry(res.artifact) == artifact_carry(str(art))       # donation marks kept
     assert not worst(_final(tmp_path / "final.npz"), want, 1e-2 if replanned else 1e-3)
 
 
