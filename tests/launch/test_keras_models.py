@@ -4,9 +4,10 @@ and compared with JAX on one device (DESIGN.md tolerances plus `--check`'s round
 floor, measured the same way on the JAX side).
 
 The models are tiny random-initialised keras-hub backbones (tests/harness/keras_steps.py):
-GPT-2, Llama, Mixtral (top-2 router), BERT classifier, ResNet (max-pool stem). A tight
-budget forces real partitioning: ZeRO-like sharding of parameters and moments, sequence
-or vocabulary splits, many collectives. `make test` runs one GPT-2 layer on 2 ranks; the
+GPT-2, Llama, Mixtral (top-2 router), BERT classifier, ResNet (max-pool stem: its gradient,
+select_and_scatter, goes through rhino-legalize-for-iree, on the ranks and in --check's
+one-device reference). A tight budget forces real partitioning: ZeRO-like sharding of
+parameters and moments, sequence or vocabulary splits, many collectives. `make test` runs one GPT-2 layer on 2 ranks; the
 full set on 4 ranks is slow (`make test-all`).
 """
 from __future__ import annotations
@@ -23,15 +24,6 @@ from rhino_mlir.launch.rank.layout import ValueSpec
 _why = ks.available()
 pytestmark = pytest.mark.skipif(_why is not None, reason=_why or "")
 
-# failures that belong to another area: xfail(strict=False) with the reason
-XFAIL = {
-    # the ranks' outputs match JAX (max error 2.2e-7 on 4 ranks); --check's reference is the
-    # unpartitioned program, whose legalized max-pool gradient (rhino-legalize-for-iree's
-    # scatter over 2x10x10x64 with 2048 updates) iree-compile refuses: "exceeded stack
-    # allocation limit of 32768 bytes for function. Got 51200 bytes"
-    "resnet": "--check reference: legalized select_and_scatter exceeds IREE's stack allocation limit",
-}
-
 
 def run_model(step: "ks.Step", tmp_path, n: int):
     mlir, npz = step.save(tmp_path)
@@ -47,6 +39,10 @@ def run_model(step: "ks.Step", tmp_path, n: int):
     specs = [ValueSpec(f"out{i}", str(x.dtype), x.shape, None) for i, x in enumerate(refs)]
     cr = compare(r.outputs, refs, specs)
     assert cr.ok, f"{step.name} vs JAX: {cr.line()}"
+    # one line per model for the record (pytest -s): what ran and how close it came
+    print(f"\n{step.name}: {ks.ops_count(step.text)} ops, --memory {budget}, {n} ranks, "
+          f"{imports} rhino imports, {r.check_line[:80]}, vs JAX max error "
+          f"{max(cr.errors.values()):.3g}, rhino run {r.seconds:.0f} s")
     return budget, r, cr
 
 
@@ -56,8 +52,6 @@ def test_gpt2_one_layer_on_2_ranks(tmp_path):
 
 
 @pytest.mark.slow
-@pytest.mark.parametrize("name", [
-    pytest.param(m, marks=[pytest.mark.xfail(reason=XFAIL[m], strict=False)] if m in XFAIL else [])
-    for m in ks.MODELS])
+@pytest.mark.parametrize("name", ks.MODELS)
 def test_keras_model_on_4_ranks_tight_budget(tmp_path, name):
     run_model(ks.build_step(name, donate=True), tmp_path, 4)
