@@ -34,7 +34,7 @@ def _targets(root) -> list:
 @register
 @dataclass(frozen=True)
 class LegalizeForIree(ModulePass):
-    """Rewrite select_and_scatter, scatters and stable sorts into forms IREE gets right.
+    """Rewrite select_and_scatter, scatters and sorts into forms IREE compiles and gets right.
 
     IREE 3.13 (llvm-cpu) has no lowering for `stablehlo.select_and_scatter` (the max-pool
     gradient): each window position becomes one strided slice, the select region runs
@@ -51,6 +51,10 @@ class LegalizeForIree(ModulePass):
     IREE drops `is_stable` from sorts: a stable sort gets the element's position as the
     last key (comparator `less(a, b) or (not less(b, a) and pos_a < pos_b)`), except a
     top-k (results only sliced), left to IREE's fast topk (ties in its own order).
+    IREE sorts in place and fails when a producer (a slice: the partitioner's gather of an
+    uneven dim) or a consumer (a pad) is fused into the sort's dispatch: every sort's
+    operands and used results pass through optimization barriers (a top-k's position iota
+    stays in sight), and a sort along a dimension of size 1 is dropped (the identity).
     An op that cannot be rewritten (variadic scatter, dynamic shapes, regions that are not
     elementwise) stays as it is with a remark, and IREE's refusal names it.
     Runs on local programs just before IREE: after rhino-lower-collectives, before

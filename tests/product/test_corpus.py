@@ -37,11 +37,7 @@ PINNED = [(95, 4, 1)]                   # cases of other seeds that showed bugs 
 
 # Known bugs (MISMATCH / ERROR) by case name, one line each (repros: /tmp/work/repro/<bug>/
 # at the time of writing; benchmarks/product_corpus.py --repro-dir writes them anew).
-_SORT = ("sort along a sharded dim that does not divide: partitioner slices the gathered "
-         "operand before the sort and iree-compile rejects sort(slice(...))")
-KNOWN: dict[str, str] = {
-    **{case_name(i, n): _SORT for i in (22, 64, 106) for n in (2, 4)},
-}
+KNOWN: dict[str, str] = {}
 
 
 def _param(index: int, n: int, seed: int, slow: bool):
