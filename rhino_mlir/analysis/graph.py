@@ -7,6 +7,10 @@ counted loop run that many times). Identity ties of data-flow ops are nodes of k
 "tie". `labels` gives every value a structural hash (Weisfeiler-Lehman rounds over
 op names, rules and shapes) so the values of identical layers share a label: the
 planner solves one layer and reuses it.
+
+A folded graph (analysis/fold.py) holds one copy of each repeated layer: its values
+stand for `mult` values of the program, and its nodes for `mult` ops whose outside
+operands may differ per copy (`alt`: the other operand lists, with their counts).
 """
 from __future__ import annotations
 
@@ -30,6 +34,14 @@ class Node:
     bytes: float = 0.0
     trips: int = 1
     label: int = 0
+    mult: int = 1                  # ops of the program this node stands for (folded graphs)
+    alt: list | None = None        # [(operands, count)]: other copies' operands, if they differ
+
+    def bindings(self) -> list[tuple[list[int], int]]:
+        """(operands, count) for each distinct operand list among the copies it stands for."""
+        if not self.alt:
+            return [(self.operands, self.mult)]
+        return [(self.operands, self.mult - sum(c for _, c in self.alt))] + self.alt
 
 
 @dataclass
@@ -45,6 +57,9 @@ class Graph:
     users: list[list[int]] = field(default_factory=list)
     labels: list[int] = field(default_factory=list)
     func: object = None                                # the @main func op
+    mult: list[int] = field(default_factory=list)      # program values per value (folded graphs)
+    fold: object = None                                # analysis/fold.Fold of a folded graph
+    n_full_nodes: int = 0                              # nodes of the unfolded program
 
     def nbytes(self, v: int) -> int:
         n = self.ebytes[v]
@@ -70,7 +85,8 @@ def _trip_count(op) -> int:
 
 
 class _Builder:
-    def __init__(self):
+    def __init__(self, memo: dict | None = None):
+        self.memo = memo
         self.g = Graph()
         self.ids: dict = {}
         self.ebytes: dict[str, int] = {}
@@ -96,6 +112,7 @@ class _Builder:
                 self.g.dtypes.append(str(t))
             self.g.producer.append(-1)
             self.g.users.append([])
+            self.g.mult.append(1)
         return i
 
     def add(self, node: Node) -> None:
@@ -109,39 +126,48 @@ class _Builder:
 
     def block(self, block, trips: int) -> None:
         for op in I.block_ops(block):
-            name = op.name
-            if name in dataflow.TERMINATORS:
-                continue
-            if name in dataflow.CONTROL_OPS or name in dataflow.IDENTITY_OPS:
-                for t in dataflow.ties(op):
-                    self.add(Node(0, name, "tie", [self.vid(t.a)], [self.vid(t.b)], trips=trips,
-                                  label=_h(name)))
-                if name in dataflow.CONTROL_OPS:
-                    inner = trips * (_trip_count(op) if name in dataflow.LOOP_OPS else 1)
-                    for region in op.regions:
-                        self.block(region.blocks[0], inner)
-                continue
+            self.op(op, trips)
+
+    def op(self, op, trips: int) -> None:
+        """The nodes of one op (and of the program regions of control ops)."""
+        name = op.name
+        if name in dataflow.TERMINATORS:
+            return
+        if name in dataflow.CONTROL_OPS or name in dataflow.IDENTITY_OPS:
+            for t in dataflow.ties(op):
+                self.add(Node(0, name, "tie", [self.vid(t.a)], [self.vid(t.b)], trips=trips,
+                              label=_h(name)))
+            if name in dataflow.CONTROL_OPS:
+                inner = trips * (_trip_count(op) if name in dataflow.LOOP_OPS else 1)
+                for region in op.regions:
+                    self.block(region.blocks[0], inner)
+            return
+        info = self.memo.get(op) if self.memo is not None else None
+        if info is None:                           # what the op alone decides (kept across builds)
             r = rules.rule_of(op)
             vals = list(op.operands) + list(op.results)
             ok = r is not None and len(vals) == len(r.operands) + len(r.results) \
                 and all(I.is_tensor(v.type) for v in vals)
-            node = Node(0, name, "rule" if ok else "opaque", [self.vid(v) for v in op.operands],
-                        [self.vid(v) for v in op.results], trips=trips)
             if ok:
-                node.rule = restrict(op, r)
-                node.comb = combiner(op)
-                node.label = _h(name, rules.rule_text(op) or node.rule.to_text(), node.rule.need_replication)
+                rule = restrict(op, r)
+                info = (True, rule, combiner(op), _h(name, rules.rule_text(op) or rule.to_text(),
+                                                      rule.need_replication), float(cost.op_flops(op)))
             else:
-                node.label = _h(name, tuple(str(v.type) for v in vals))
-            node.flops = float(cost.op_flops(op))
-            node.bytes = float(sum(self.g.nbytes(v) for v in node.operands + node.results))  # = cost.op_bytes
-            node.label = _h(node.label, node.flops, node.bytes)
-            self.add(node)
+                info = (False, None, None, _h(name, tuple(str(v.type) for v in vals)), float(cost.op_flops(op)))
+            if self.memo is not None:
+                self.memo[op] = info
+        ok, rule, comb, label, flops = info
+        node = Node(0, name, "rule" if ok else "opaque", [self.vid(v) for v in op.operands],
+                    [self.vid(v) for v in op.results], rule=rule, comb=comb, flops=flops, trips=trips)
+        node.bytes = float(sum(self.g.nbytes(v) for v in node.operands + node.results))  # = cost.op_bytes
+        node.label = _h(label, flops, node.bytes)
+        self.add(node)
 
 
-def build(module) -> Graph:
-    """The graph of @main; call rules.populate(module) first."""
-    b = _Builder()
+def build(module, memo: dict | None = None) -> Graph:
+    """The graph of @main; call rules.populate(module) first. `memo` keeps what each op
+    contributes (rule, costs) for another build of the same module."""
+    b = _Builder(memo)
     f = I.main_func(module)
     b.g.func = f
     block = f.regions[0].blocks[0]
@@ -149,7 +175,61 @@ def build(module) -> Graph:
     b.block(block, 1)
     b.g.outputs = [b.vid(v) for v in I.block_ops(block)[-1].operands]
     b.g.labels = structural_labels(b.g)
+    b.g.n_full_nodes = len(b.g.nodes)
     return b.g
+
+
+class UnionFind:
+    """Union-find over hashable items; the smallest item of a set is its root."""
+
+    def __init__(self):
+        self.p: dict = {}
+
+    def find(self, a):
+        p = self.p.setdefault(a, a)
+        while p != self.p.get(p, p):
+            self.p[p] = self.p.get(self.p[p], self.p[p])
+            p = self.p[p]
+        self.p[a] = p
+        return p
+
+    def union(self, a, b):
+        ra, rb = self.find(a), self.find(b)
+        if ra != rb:
+            self.p[max(ra, rb)] = min(ra, rb)
+
+
+def dim_ties(g: Graph, n: Node, operands: list[int]):
+    """Pairs of (value, dim) that node `n` reading `operands` carries one factor through:
+    every dim of a tie; for a rule, the dims holding one shardable factor (compound,
+    need_replication and permutation factors, and unit dims, tie nothing)."""
+    if n.kind == "tie":
+        a, b = operands[0], n.results[0]
+        for d in range(len(g.shapes[a])):
+            yield (a, d), (b, d)
+        return
+    if n.kind != "rule":
+        return
+    r = n.rule
+    seen: dict = {}
+    for vals, dims_list in ((operands, r.operands), (n.results, r.results)):
+        for v, dims in zip(vals, dims_list):
+            for d, fs in enumerate(dims):
+                if len(fs) != 1 or not r.shardable(fs[0]) or g.shapes[v][d] == 1:
+                    continue
+                f = fs[0]
+                if f in seen:
+                    yield seen[f], (v, d)
+                else:
+                    seen[f] = (v, d)
+
+
+def _operand_index(n: Node, v: int) -> int:
+    """Where `v` enters node `n` (in its own operands, else in another copy's)."""
+    try:
+        return n.operands.index(v)
+    except ValueError:
+        return next(ops.index(v) for ops, _ in n.alt or () if v in ops)
 
 
 def structural_labels(g: Graph, rounds: int = 3) -> list[str]:
@@ -161,7 +241,7 @@ def structural_labels(g: Graph, rounds: int = 3) -> list[str]:
             p = g.producer[v]
             up = (g.nodes[p].label, g.nodes[p].results.index(v), tuple(lab[u] for u in g.nodes[p].operands)) \
                 if p >= 0 else ("arg",)
-            down = tuple(sorted((g.nodes[n].label, g.nodes[n].operands.index(v)) for n in g.users[v]))
+            down = tuple(sorted((g.nodes[n].label, _operand_index(g.nodes[n], v)) for n in g.users[v]))
             new.append(_h(lab[v], up, down))
         lab = new
     return lab

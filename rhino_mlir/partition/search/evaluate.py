@@ -6,7 +6,9 @@ seconds. Values are reduced to keys (shape, decision group of each dim): values 
 one key always get one sharding, so ops with equal (label, operand keys, result keys)
 cost the same and are priced once, times their count (identical layers collapse).
 Memory is a liveness sweep (arguments live throughout, outputs to the end) done with
-numpy over precomputed allocation and free events.
+numpy over precomputed allocation and free events (analysis/lifetimes.py). On a folded
+graph (analysis/fold.py) a node counts for every copy it stands for, each copy priced
+with its own operands (`Node.bindings`), and the sweep runs over one copy per run.
 """
 from __future__ import annotations
 
@@ -15,6 +17,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ...analysis import lifetimes
 from ...analysis.graph import Graph
 from ...sharding import Mesh, TensorSharding, axes_size
 from .coarsen import DimClasses
@@ -43,6 +46,7 @@ class OpType:
     count: float                  # how many ops (times trips) share it
     ops: tuple[int, ...]          # operand value keys
     res: tuple[int, ...]          # result value keys
+    static: tuple = ()            # the part of its price key that no decision changes
 
 
 class Space:
@@ -59,13 +63,22 @@ class Space:
         self.keys = list(keys)
         types: dict = {}
         for n in g.nodes:
-            k = (n.label, n.kind, tuple(self.vkey[v] for v in n.operands), tuple(self.vkey[v] for v in n.results))
-            t = types.get(k)
-            if t is None:
-                types[k] = OpType(n, float(n.trips), k[2], k[3])
-            else:
-                t.count += n.trips
+            res = tuple(self.vkey[v] for v in n.results)
+            for ops, count in ([(n.operands, n.mult)] if not n.alt else n.bindings()):
+                k = (n.label, n.kind, tuple(self.vkey[v] for v in ops), res)
+                t = types.get(k)
+                if t is None:
+                    types[k] = OpType(n, float(n.trips * count), k[2], k[3])
+                else:
+                    t.count += n.trips * count
         self.types = list(types.values())
+        for t in self.types:
+            t.static = (t.node.label, t.node.kind, tuple(self.keys[k][:2] for k in t.ops + t.res))
+        self.group_keys = [[] for _ in range(len(dc.groups))]       # group -> keys it shapes
+        for k, key in enumerate(self.keys):
+            for gi in set(key[2]):
+                if gi >= 0:
+                    self.group_keys[gi].append(k)
         by_group = defaultdict(set)
         for i, t in enumerate(self.types):
             for k in t.ops + t.res:
@@ -77,47 +90,27 @@ class Space:
 
     def _events(self) -> None:
         g = self.g
-        last = [-1] * len(g.values)
-        for n in g.nodes:
-            for v in n.operands:
-                last[v] = n.idx
-        outs = set(g.outputs)
-        args = set(g.args)
-        alloc_k, alloc_t, free_k, free_t = [], [], [], []
-        seen = set(args)
-        for n in g.nodes:
-            if n.kind == "tie":
-                continue
-            for v in n.results:
-                if v not in seen:
-                    seen.add(v)
-                    alloc_k.append(v)
-                    alloc_t.append(n.idx)
-                    if v not in outs and last[v] >= 0:
-                        free_k.append(v)
-                        free_t.append(last[v])
-        self.n_nodes = max(1, len(g.nodes))
+        self.lifetimes = tl = lifetimes.of_graph(g)
+        self.n_nodes = tl.n
         self.vkey_arr = np.array(self.vkey, dtype=np.int64)
-        self.arg_v = np.array(g.args, dtype=np.int64)                     # value ids
-        self.out_v = np.array(sorted(outs - args), dtype=np.int64)
-        self.alloc = (np.array(alloc_k, dtype=np.int64), np.array(alloc_t, dtype=np.int64))
-        self.free = (np.array(free_k, dtype=np.int64), np.array(free_t, dtype=np.int64))
+        self.arg_v = np.array(g.args, dtype=np.int64)                     # value ids, one per argument
+        self.out_v = np.array(tl.outputs, dtype=np.int64)                 # returned, not arguments
 
 
 class Evaluator:
     def __init__(self, space: Space, mesh: Mesh, timer):
         self.space, self.g, self.mesh, self.timer = space, space.g, mesh, timer
         self.cache: dict = {}
+        self.lb_memo: dict = {}                    # (key, dims) -> local bytes
 
     # ------------------------------------------------------------------ time
     def type_cost(self, t: OpType, asg) -> Cost:
-        key = (t.node.label, t.node.kind, tuple(self.space.keys[k][:2] for k in t.ops + t.res),
-               tuple(asg.key_sharding(k).dims for k in t.ops), tuple(asg.key_sharding(k).dims for k in t.res))
+        ks = asg.key_sharding
+        key = (t.static, tuple(ks(k).dims for k in t.ops), tuple(ks(k).dims for k in t.res))
         c = self.cache.get(key)
         if c is None:
             n = t.node
-            c = self.cache[key] = self._price(n, [asg.key_sharding(k) for k in t.ops],
-                                              [asg.key_sharding(k) for k in t.res])
+            c = self.cache[key] = self._price(n, [ks(k) for k in t.ops], [ks(k) for k in t.res])
         return c
 
     def _price(self, n, ops_sh, res_sh) -> Cost:
@@ -168,9 +161,15 @@ class Evaluator:
 
     # ------------------------------------------------------------------ memory
     def memory(self, asg) -> dict:
-        sp = self.space
-        lb = np.array([self.local_bytes(k, asg.key_sharding(k)) for k in range(len(sp.keys))], dtype=np.float64)
-        return self._memory(lb[sp.vkey_arr])
+        sp, ks, memo = self.space, asg.key_sharding, self.lb_memo
+        lb = []
+        for k in range(len(sp.keys)):
+            s = ks(k)
+            b = memo.get((k, s.dims))
+            if b is None:
+                b = memo[(k, s.dims)] = self.local_bytes(k, s)
+            lb.append(b)
+        return self._memory(np.array(lb, dtype=np.float64)[sp.vkey_arr])
 
     def memory_values(self, sh) -> dict:
         """Memory of a plan given as one sharding per value (not via decision groups)."""
@@ -198,31 +197,37 @@ class Evaluator:
     def total_values_of(self, nodes, sh) -> Cost:
         out, keys = Cost(), self.space.keys
         for n in nodes:
-            vk = [self.space.vkey[v] for v in n.operands + n.results]
-            key = (n.label, n.kind, tuple(keys[k][:2] for k in vk), tuple(sh[v].dims for v in n.operands),
-                   tuple(sh[v].dims for v in n.results))
-            c = self.cache.get(key)
-            if c is None:
-                c = self.cache[key] = self._price(n, [sh[v] for v in n.operands], [sh[v] for v in n.results])
-            out.add(c, n.trips)
+            for ops, count in ([(n.operands, n.mult)] if not n.alt else n.bindings()):
+                vk = [self.space.vkey[v] for v in ops + n.results]
+                key = ((n.label, n.kind, tuple(keys[k][:2] for k in vk)), tuple(sh[v].dims for v in ops),
+                       tuple(sh[v].dims for v in n.results))
+                c = self.cache.get(key)
+                if c is None:
+                    c = self.cache[key] = self._price(n, [sh[v] for v in ops], [sh[v] for v in n.results])
+                out.add(c, n.trips * count)
         return out
 
     def outputs_cost(self, sh, results) -> Cost:
         """Reshards at the return: each output value to the sharding @main gives it."""
         g = self.g
-        return self._comm([reshard_plan(sh[v], r, g.shapes[v], self.mesh, g.ebytes[v])
-                           for v, r in zip(g.outputs, results) if g.shapes[v] and r.dims != sh[v].dims])
+        if g.fold is None:
+            return self._comm([reshard_plan(sh[v], r, g.shapes[v], self.mesh, g.ebytes[v])
+                               for v, r in zip(g.outputs, results) if g.shapes[v] and r.dims != sh[v].dims])
+        count: dict = {}                            # copies return alike: price each pair once
+        for v, r in zip(g.outputs, results):
+            if g.shapes[v] and r.dims != sh[v].dims:
+                count[(v, r)] = count.get((v, r), 0) + 1
+        out = Cost()
+        for (v, r), k in count.items():
+            out.add(self._comm([reshard_plan(sh[v], r, g.shapes[v], self.mesh, g.ebytes[v])]), k)
+        return out
 
     def _memory(self, lb) -> dict:
         """Liveness sweep over per-value local bytes `lb`."""
         sp = self.space
         args = float(lb[sp.arg_v].sum()) if len(sp.arg_v) else 0.0
         outs = float(lb[sp.out_v].sum()) if len(sp.out_v) else 0.0
-        a = np.bincount(sp.alloc[1], weights=lb[sp.alloc[0]], minlength=sp.n_nodes).cumsum()
-        f = np.bincount(sp.free[1], weights=lb[sp.free[0]], minlength=sp.n_nodes).cumsum()
-        live = args + a - np.concatenate([[0.0], f[:-1]])
-        at = int(np.argmax(live)) if len(live) else 0
-        peak = float(max(args, live[at] if len(live) else args))
+        peak, at = sp.lifetimes.sweep(lb, args)
         return {"peak": peak, "arguments": args, "outputs": outs,
                 "temporaries": max(0.0, peak - args - outs), "peak_node": at}
 

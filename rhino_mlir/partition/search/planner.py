@@ -6,6 +6,11 @@ parallel, Megatron tensor parallel, both) and, for `auto`, searches from them
 O3 also tries strided (sub-axis) splits from the best plan. It returns the fastest plan that fits the per-device memory budget (among plans within
 1% of the fastest, the one using the least memory), or raises an error naming the
 smallest budget that any explored plan needs.
+
+Repeated layers are found in the program's text first (analysis/repeats.py) and the
+search runs on the folded graph (analysis/fold.py: the glue and one copy of each run),
+so its time does not grow with depth; the shardings are expanded to every value of the
+program at the end (`Result.shardings`, `Plan.values`).
 """
 from __future__ import annotations
 
@@ -14,8 +19,10 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable
 
+import numpy as np
+
 from ... import ir as I
-from ...analysis import cost, graph, rules
+from ...analysis import cost, fold, graph, repeats, rules
 from ...cluster import Cluster
 from ...errors import RhinoError
 from ...sharding import Mesh, TensorSharding
@@ -52,6 +59,7 @@ class Request:
     batch_args: list[int] | None = None
     mesh: tuple | None = None                    # pin a mesh shape ((name, size), ...)
     progress: Callable[[str], None] | None = None
+    fold: bool = True                            # search one copy of each run of repeated layers
 
 
 @dataclass
@@ -64,19 +72,38 @@ class Candidate:
     cost: object = None
     sh: list | None = None                       # per-value shardings (plans not made of groups)
     results: list | None = None                  # @main result shardings, when not the values'
+    fold: object = None                          # the searched graph's Fold, if folded
+
+    def folded(self) -> list:
+        """One sharding per value of the searched graph."""
+        return self.sh if self.sh is not None else self.asg.folded_shardings()
 
     def shardings(self) -> list:
-        return self.sh if self.sh is not None else self.asg.value_shardings()
+        """One sharding per value of the program (graph.build's numbering)."""
+        sh = self.folded()
+        return sh if self.fold is None else self.fold.expand(sh)
 
 
-@dataclass
 class Result:
-    plan: Plan
-    shardings: list                              # value id -> TensorSharding
-    graph: object
-    mesh: Mesh
-    candidates: list = field(default_factory=list)
-    results: list = field(default_factory=list)          # @main result shardings
+    """The chosen plan. `shardings` has one entry per value of the program's graph
+    (`graph`: graph.build's, built on first use when the search ran on a folded one)."""
+
+    def __init__(self, plan: Plan, shardings: list, graph, mesh: Mesh, candidates: list, results: list,
+                 module=None):
+        self.plan, self.shardings, self.mesh = plan, shardings, mesh
+        self.candidates, self.results = candidates, results
+        self._graph, self._module = graph, module
+
+    @property
+    def graph(self):
+        if self._graph.fold is not None:
+            self._graph = _full_graph(self._module)
+        return self._graph
+
+
+def _full_graph(module):
+    with module.context, I.ir.Location.unknown():
+        return graph.build(module)
 
 
 def program_sha(module) -> str:
@@ -107,11 +134,12 @@ def plan_module(module, req: Request) -> Result:
         raise RhinoError(f"unknown level '{req.level}' (choose O2 or O3)")
     say = req.progress or (lambda s: None)
     t0 = time.perf_counter()
-    sha = program_sha(module)
+    text = I.print_module(module)
+    sha = hashlib.sha256(text.encode()).hexdigest()
     with module.context, I.ir.Location.unknown():
         rules.populate(module)
         t1 = time.perf_counter()
-        g = graph.build(module)
+        g = _search_graph(module, text if req.fold else None)
     dc = dim_classes(g)
     ro = roles(g, dc, req.batch_args)
     t2 = time.perf_counter()
@@ -161,12 +189,19 @@ def plan_module(module, req: Request) -> Result:
                 cands.append(_candidate("auto<ilp", best.mesh, asg, ev))
     explored = list(cands)
     best = _pick(cands, req.strategy, budget)
-    big = req.level == "O2" and len(g.nodes) > VERIFY_MAX_OPS
+    big = req.level == "O2" and g.n_full_nodes > VERIFY_MAX_OPS
+    full = []                                # the unfolded graph, built if the full model is asked
     for _ in range(6):                       # the finalist near the budget: check with the full model
         if best is None or best.memory["peak"] <= VERIFY_ABOVE * budget:
             break
-        if (best.memory["peak"] * MARGIN <= budget) if big else _model_fits(module, g, best, budget):
-            break
+        if big:
+            if best.memory["peak"] * MARGIN <= budget:
+                break
+        else:
+            if not full:
+                full.append(g if g.fold is None else _full_graph(module))
+            if _model_fits(module, full[0], best, budget):
+                break
         cands.remove(best)
         best = _pick(cands, req.strategy, budget)
     t4 = time.perf_counter()
@@ -177,10 +212,25 @@ def plan_module(module, req: Request) -> Result:
                          f"devices")
     timings = {"parse_and_inline_s": None, "rules_s": t1 - t0, "coarsen_s": t2 - t1, "solve_s": (t3 - t2) + (t4 - t3),
                "total_s": t4 - t0}
-    sh = best.shardings()
-    results = best.results or [sh[v] for v in g.outputs]
-    return Result(_to_plan(best, sh, results, cands, g, sha, req, budget, timings), sh, g, best.mesh, cands,
-                  results)
+    if g.fold is not None:                   # [ops per copy, copies] of each run searched once
+        timings["repeats"] = [[r.period, r.copies] for r in g.fold.reps.runs]
+    fsh = best.folded()
+    results = best.results or [fsh[v] for v in g.outputs]
+    plan = _to_plan(best, fsh, results, cands, g, sha, req, budget, timings)
+    sh = fsh if g.fold is None else g.fold.expand(fsh)
+    return Result(plan, sh, full[0] if full else g, best.mesh, cands, results, module)
+
+
+def _search_graph(module, text: str | None):
+    """The folded graph when `text` (the printed module) shows repeated layers, else the full one."""
+    if text is not None:
+        f = I.main_func(module)
+        block = f.regions[0].blocks[0]
+        reps = repeats.find(text, f.attributes["sym_name"].value, [str(a.type) for a in block.arguments],
+                            len(block.operations))
+        if reps is not None:
+            return fold.build(module, reps)
+    return graph.build(module)
 
 
 def pinned(module, g, dc) -> tuple[Mesh | None, dict[int, tuple]]:
@@ -226,19 +276,19 @@ def _zero(g, ro, mesh, ev, base) -> list[Candidate]:
         return []
     out = []
     for level in zero.LEVELS:
-        z = zero.plan(g, ro, mesh, dp.shardings(), level)
+        z = zero.plan(g, ro, mesh, dp.folded(), level)
         if z is None:
             return out
         sh, results = z
-        c = ev.total_values(sh, base=(dp.cost, dp.shardings()))
+        c = ev.total_values(sh, base=(dp.cost, dp.folded()))
         c.add(ev.outputs_cost(sh, results))
-        out.append(Candidate(level, mesh, None, c.time, ev.memory_values(sh), c, sh, results))
+        out.append(Candidate(level, mesh, None, c.time, ev.memory_values(sh), c, sh, results, g.fold))
     return out
 
 
 def _candidate(name, mesh, asg, ev) -> Candidate:
     c = ev.total(asg)
-    return Candidate(name, mesh, asg, c.time, ev.memory(asg), c)
+    return Candidate(name, mesh, asg, c.time, ev.memory(asg), c, fold=ev.g.fold)
 
 
 def _pick(cands, strategy: str, budget: int) -> Candidate | None:
@@ -274,10 +324,9 @@ def _size_ceil(n: float) -> str:
 
 
 def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, timings) -> Plan:
+    """The plan of `best`; `sh` has one sharding per value of the searched graph `g`."""
     c = best.cost
-    names = _value_names(g)
-    values = {names[v]: s.to_text() for v, s in enumerate(sh)
-              if v in names and g.shapes[v] and any(s.dims)}
+    values = _value_texts(g, sh)
     base = []
     for name in ("dp", "zero1", "zero2", "zero3", "megatron", "dp-tp"):
         bc = [x for x in cands if x.name == name]
@@ -294,6 +343,26 @@ def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, 
                 [r.to_text() for r in results])
 
 
+def _value_texts(g, sh) -> dict[str, str]:
+    """'op:result' -> sharding text of every program value that is split somewhere."""
+    memo: dict[int, str] = {}
+
+    def text(s) -> str:
+        t = memo.get(id(s))
+        if t is None:
+            t = memo[id(s)] = s.to_text()
+        return t
+
+    if g.fold is None:
+        names = _value_names(g)
+        return {names[v]: text(s) for v, s in enumerate(sh) if v in names and g.shapes[v] and any(s.dims)}
+    fo = g.fold                                   # each copy's values take copy 0's shardings
+    split = np.array([bool(g.shapes[v]) and any(s.dims) for v, s in enumerate(sh)], dtype=bool)
+    sel = np.flatnonzero(split[fo.full_to_folded] & (fo.walk >= 0))
+    return {f"{w}:{r}": text(sh[v]) for w, r, v in zip(fo.walk[sel].tolist(), fo.resno[sel].tolist(),
+                                                        fo.full_to_folded[sel].tolist())}
+
+
 def _groups(best: Candidate, top: int = 12) -> list[dict]:
     """The biggest decision groups: what they hold and which axes they got."""
     if best.asg is None:
@@ -303,7 +372,7 @@ def _groups(best: Candidate, top: int = 12) -> list[dict]:
     out = []
     for gi, cs in enumerate(dc.groups[:top]):
         v, d = dc.members[cs[0]][0]
-        out.append({"group": gi, "layers": len(cs), "example": f"dim {d} of {g.dtypes[v]}{g.shapes[v]}",
+        out.append({"group": gi, "layers": sum(dc.copies[c] for c in cs), "example": f"dim {d} of {g.dtypes[v]}{g.shapes[v]}",
                     "bytes": int(sum(dc.nbytes[c] for c in cs)),
                     "axes": [a.to_text().strip('"') for a in best.asg.choice[gi]]})
     return out

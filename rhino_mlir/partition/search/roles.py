@@ -12,6 +12,8 @@
   (x @ w1: the input width; d_model in a transformer);
 - tensor-parallel classes: classes holding a parameter dim that are neither the batch
   nor the width class nor a dim of a data argument (hidden, heads, vocab, ...).
+On a folded graph (analysis/fold.py) an argument stands for every copy's (`Graph.mult`),
+and the role lists hold each folded argument once.
 """
 from __future__ import annotations
 
@@ -64,22 +66,27 @@ def _updated_from(g: Graph, v: int, depth: int = 4) -> set[int]:
             n = g.nodes[p]
             if n.kind == "rule" and not n.rule.reduction and all(len(g.shapes[u]) in (0, len(g.shapes[x]))
                                                                   for u in n.operands):
-                nxt += [u for u in n.operands if g.shapes[u]]
+                nxt += [u for ops in _operand_lists(n) for u in ops if g.shapes[u]]
         frontier = nxt
     return found | {x for x in frontier if g.producer[x] < 0}
+
+
+def _operand_lists(n) -> list[list[int]]:
+    return [n.operands] if not n.alt else [o for o, _ in n.bindings()]
 
 
 def roles(g: Graph, dc: DimClasses, batch_args: list[int] | None = None) -> Roles:
     # stateful: an output of the same type is an element-wise update of the argument
     updated = set()
-    for v in g.outputs:
+    for v in dict.fromkeys(g.outputs):
         updated |= {a for a in _updated_from(g, v) if (g.shapes[a], g.dtypes[a]) == (g.shapes[v], g.dtypes[v])}
-    stateful = [a for a in g.args if g.shapes[a] and a in updated]
+    args = list(dict.fromkeys(g.args))               # a folded graph's arguments repeat
+    stateful = [a for a in args if g.shapes[a] and a in updated]
     params = [a for a in stateful if _reaches_heavy(g, a)]
     if not params:                                    # inference: weights are what feeds contractions
-        params = [a for a in g.args if len(g.shapes[a]) >= 1 and _reaches_heavy(g, a)
+        params = [a for a in args if len(g.shapes[a]) >= 1 and _reaches_heavy(g, a)
                   and a not in _first_data_guess(g)]
-    data = [a for a in g.args if g.shapes[a] and a not in stateful and a not in params]
+    data = [a for a in args if g.shapes[a] and a not in stateful and a not in params]
     if batch_args is not None:
         bad = [i for i in batch_args if not 0 <= i < len(g.args)]
         if bad:
@@ -95,7 +102,12 @@ def roles(g: Graph, dc: DimClasses, batch_args: list[int] | None = None) -> Role
         lead = {c for c in cands if all(d == 0 for v, d in dc.members[c] if v in args)}
         cands = lead or cands
         batch = {max(sorted(cands), key=lambda c: dc.nbytes[c])} if cands else set()
-    pcount = Counter(c for a in params for d in range(len(g.shapes[a])) if (c := dc.of.get((a, d))) is not None)
+    mult = g.mult or [1] * len(g.values)
+    pcount = Counter()
+    for a in params:
+        for d in range(len(g.shapes[a])):
+            if (c := dc.of.get((a, d))) is not None:
+                pcount[c] += mult[a]
     data_classes = {dc.of[(a, d)] for a in data for d in range(len(g.shapes[a])) if (a, d) in dc.of}
     width = _first_contracted(g, dc, set(params))
     if width is None and pcount:
@@ -109,11 +121,12 @@ def _first_contracted(g: Graph, dc: DimClasses, params: set[int]) -> int | None:
     for n in g.nodes:
         if n.kind != "rule" or n.name not in WEIGHT_CONSUMERS or not n.rule.reduction:
             continue
-        for v, dims in zip(n.operands, n.rule.operands):
-            if v in params:
-                for d, fs in enumerate(dims):
-                    if len(fs) == 1 and fs[0] in n.rule.reduction and (v, d) in dc.of:
-                        return dc.of[(v, d)]
+        for ops in _operand_lists(n):
+            for v, dims in zip(ops, n.rule.operands):
+                if v in params:
+                    for d, fs in enumerate(dims):
+                        if len(fs) == 1 and fs[0] in n.rule.reduction and (v, d) in dc.of:
+                            return dc.of[(v, d)]
     return None
 
 

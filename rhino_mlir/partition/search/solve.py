@@ -36,20 +36,40 @@ def options(mesh: Mesh, strided: bool = False) -> list[tuple[AxisRef, ...]]:
     return out
 
 
+class _Choice(list):
+    """Group -> axes; setting an entry forgets the shardings derived from it."""
+
+    def __init__(self, items, owner: "Assignment"):
+        super().__init__(items)
+        self.owner = owner
+
+    def __setitem__(self, i, v) -> None:
+        if self[i] != v:
+            super().__setitem__(i, v)
+            cur = self.owner.cur
+            for k in self.owner.space.group_keys[i]:
+                cur.pop(k, None)
+
+
 class Assignment:
     """Group -> axes, and the shardings that follow, per value key (evaluate.Space)."""
 
     def __init__(self, space, mesh: Mesh, choice: list):
         self.space, self.mesh = space, mesh
-        self.choice = list(choice)
+        self.cur: dict = {}                      # key -> sharding under the current choice
+        self.choice = _Choice(choice, self)
         self.memo: dict = {}
 
     def key_sharding(self, k: int) -> TensorSharding:
+        s = self.cur.get(k)
+        if s is not None:
+            return s
         shape, _, groups = self.space.keys[k]
         ck = (k, tuple(self.choice[gi] if gi >= 0 else () for gi in groups))
         s = self.memo.get(ck)
         if s is None:
             s = self.memo[ck] = self._derive(shape, ck[1])
+        self.cur[k] = s
         return s
 
     def _derive(self, shape, per_dim) -> TensorSharding:
@@ -71,11 +91,18 @@ class Assignment:
 
     def copy(self) -> "Assignment":
         a = Assignment(self.space, self.mesh, self.choice)
-        a.memo = self.memo
+        a.memo, a.cur = self.memo, dict(self.cur)
         return a
 
-    def value_shardings(self) -> list[TensorSharding]:
+    def folded_shardings(self) -> list[TensorSharding]:
+        """One sharding per value of the search's graph (folded or not)."""
         return [self.key_sharding(k) for k in self.space.vkey]
+
+    def value_shardings(self) -> list[TensorSharding]:
+        """One sharding per value of the program (graph.build's numbering)."""
+        sh = self.folded_shardings()
+        fold = self.space.g.fold
+        return sh if fold is None else fold.expand(sh)
 
 
 def descend(ev: Evaluator, asg: Assignment, budget: float | None, max_sweeps: int = 4,
