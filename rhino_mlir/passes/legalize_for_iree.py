@@ -7,7 +7,7 @@ from typing import ClassVar
 
 from .. import ir as I
 from .base import ModulePass, PassContext, register
-from .legalize import scatter, select_and_scatter, sort
+from .legalize import gather, scatter, select_and_scatter, sort
 from .legalize.builder import Builder
 
 # op name -> rewrite(op, builder) returning None when replaced, else why the op stays
@@ -15,6 +15,7 @@ _REWRITES = {
     "stablehlo.select_and_scatter": select_and_scatter.rewrite,
     "stablehlo.scatter": scatter.rewrite,
     "stablehlo.sort": sort.rewrite,
+    "stablehlo.gather": gather.rewrite,
 }
 
 
@@ -34,7 +35,7 @@ def _targets(root) -> list:
 @register
 @dataclass(frozen=True)
 class LegalizeForIree(ModulePass):
-    """Rewrite select_and_scatter, scatters and sorts into forms IREE compiles and gets right.
+    """Rewrite select_and_scatter, scatters, sorts and gathers into forms IREE compiles and gets right.
 
     IREE 3.13 (llvm-cpu) has no lowering for `stablehlo.select_and_scatter` (the max-pool
     gradient): each window position becomes one strided slice, the select region runs
@@ -55,6 +56,9 @@ class LegalizeForIree(ModulePass):
     uneven dim) or a consumer (a pad) is fused into the sort's dispatch: every sort's
     operands and used results pass through optimization barriers (a top-k's position iota
     stays in sight), and a sort along a dimension of size 1 is dropped (the identity).
+    IREE's gather does not always clamp an out-of-range start index (f32[3] with an
+    explicit index vector returned garbage for -1 and 5): every gather's start indices are
+    clamped explicitly into [0, operand_dim - slice_size], the spec's (and XLA's) rule.
     An op that cannot be rewritten (variadic scatter, dynamic shapes, regions that are not
     elementwise) stays as it is with a remark, and IREE's refusal names it.
     Runs on local programs just before IREE: after rhino-lower-collectives, before

@@ -355,3 +355,54 @@ def test_f64_cbrt_is_one_clear_line():
     text = F64.replace("stablehlo.sine", "stablehlo.cbrt")
     msg = iree_refuses(text)
     assert "\n" not in msg and "stablehlo.cbrt (line 4)" in msg and "no f64 cbrt" in msg
+
+
+# ------------------------------------------------------------------ gather
+
+def _gather(oshape, ishape, dims, sizes, rshape, it="i32"):
+    o, i, r = ("x".join(map(str, s)) for s in (oshape, ishape, rshape))
+    return f'''func.func public @main(%x: tensor<{o}xf32>, %i: tensor<{i}x{it}>) -> tensor<{r}xf32> {{
+  %0 = "stablehlo.gather"(%x, %i) <{{dimension_numbers = #stablehlo.gather<{dims}>, slice_sizes = array<i64: {', '.join(map(str, sizes))}>}}> : (tensor<{o}xf32>, tensor<{i}x{it}>) -> tensor<{r}xf32>
+  return %0 : tensor<{r}xf32>
+}}'''
+
+
+BAD = np.array([-1, 5, 2, 100, -100, 3, -3], np.int32)      # in range only: 2
+
+
+@pytest.mark.parametrize("form", ["vector", "i8", "point", "batching", "window"])
+def test_gather_clamps_out_of_range_start_indices(form):
+    # the spec and XLA clamp a start index into [0, dim - slice size]; IREE read garbage
+    # for the explicit index vector on a collapsed dim (never run here unclamped: far
+    # indices read outside the buffer)
+    x1 = np.arange(1, 4, dtype=np.float32)
+    x2 = np.arange(1, 13, dtype=np.float32).reshape(3, 4)
+    col = "collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1"
+    text, args = {
+        "vector": (_gather([3], [7, 1], col, [1], [7]), [x1, BAD[:, None]]),
+        "i8": (_gather([300], [7, 1], col, [1], [7], "i8"),
+               [np.arange(300, dtype=np.float32), BAD.astype(np.int8)[:, None]]),
+        # two components with their own bounds (2 rows, 3 columns), index vector first
+        "point": (_gather([3, 4], [2, 7], "collapsed_slice_dims = [0, 1], start_index_map = [1, 0], "
+                          "index_vector_dim = 0", [1, 1], [7]), [x2, np.stack([BAD, BAD[::-1]])]),
+        "batching": (_gather([2, 3, 4], [2, 7], "offset_dims = [2], collapsed_slice_dims = [1], "
+                             "operand_batching_dims = [0], start_indices_batching_dims = [0], "
+                             "start_index_map = [1], index_vector_dim = 2", [1, 1, 4], [2, 7, 4]),
+                     [np.arange(24, dtype=np.float32).reshape(2, 3, 4), np.stack([BAD, BAD[::-1]])]),
+        "window": (_gather([3, 4], [7, 1], "offset_dims = [1, 2], start_index_map = [1], index_vector_dim = 1",
+                           [3, 2], [7, 3, 2]), [x2, BAD[:, None]]),
+    }[form]
+    new = check(text, args)
+    assert new.count("stablehlo.clamp") == 1
+    again, remarks = legalize(new)                   # clamped once: a second run leaves it
+    assert again.count("stablehlo.clamp") == 1 and not any("rewrote" in r for r in remarks)
+
+
+def test_in_range_constant_gather_indices_are_left_alone():
+    text = _gather([3], [2, 1], "collapsed_slice_dims = [0], start_index_map = [0], index_vector_dim = 1",
+                   [1], [2]).replace("%i: tensor<2x1xi32>", "%unused: tensor<2x1xi32>").replace(
+        "%0 = ", "%i = stablehlo.constant dense<[[0], [2]]> : tensor<2x1xi32>\n  %0 = ")
+    new, _ = legalize(text)
+    assert "stablehlo.clamp" not in new
+    new, _ = legalize(text.replace("[[0], [2]]", "[[0], [3]]"))
+    assert "stablehlo.clamp" in new
