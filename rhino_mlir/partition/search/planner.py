@@ -86,13 +86,15 @@ class Candidate:
 
 class Result:
     """The chosen plan. `shardings` has one entry per value of the program's graph
-    (`graph`: graph.build's, built on first use when the search ran on a folded one)."""
+    (`graph`: graph.build's, built on first use when the search ran on a folded one;
+    `n_nodes`, its node count, does not need it)."""
 
     def __init__(self, plan: Plan, shardings: list, graph, mesh: Mesh, candidates: list, results: list,
                  module=None):
         self.plan, self.shardings, self.mesh = plan, shardings, mesh
         self.candidates, self.results = candidates, results
         self._graph, self._module = graph, module
+        self.n_nodes = graph.n_full_nodes
 
     @property
     def graph(self):

@@ -36,7 +36,8 @@ def test_folded_search_plans_what_the_full_search_plans(spec):
     # the result carries the program's own graph for writing the plan into the IR
     m = module(text)
     res = plan_module(m, Request(parse_cluster(spec)))
-    assert len(res.graph.values) == len(res.shardings)
+    n = res.n_nodes
+    assert len(res.graph.values) == len(res.shardings) and len(res.graph.nodes) == n
     write_result(m, res)
     assert I.verify_error(m) is None
 
