@@ -61,6 +61,22 @@ def test_perturb_moves_each_float_one_ulp():
     assert np.array_equal(perturb([x], seed=1)[0], px, equal_nan=True)     # seeded
 
 
+def test_garbage_that_moves_between_runs_is_not_noise():
+    # a read past a buffer gives other garbage on the rerun too: the noise floor must not
+    # cover differences that are huge against the program's scale (issue 10: 7.5e13 "ok")
+    from rhino_mlir.launch.rank.layout import ValueSpec
+    spec = [ValueSpec("out0", "float32", (4,), None)]
+    ref = np.array([1.0, 5.0, 3.0, 7.4e13], np.float32)
+    got = {"out0": np.array([1.0, 5.0, 3.0, 2.0], np.float32)}
+    refs = References([ref], noise=[7.4e13], input_scale=5.0)
+    assert not compare(got, refs, spec).ok
+    # noise at rounding size against the same scale still passes
+    tiny = np.array([1e-26, -3e-27, 0.0, 2e-26], np.float32)
+    refs = References([tiny], noise=[4e-26], input_scale=5.0)
+    cr = compare({"out0": np.array([-2e-26, 1e-26, 5e-27, 0.0], np.float32)}, refs, spec)
+    assert cr.ok and cr.noisy == ("out0",)
+
+
 def test_noise_outputs_pass_and_old_rule_cried_wolf(case):
     art, refs, outs, paths = case["art"], case["refs"], case["outs"], case["paths"]
     bk = {paths.index(p) for p in BK}

@@ -17,6 +17,11 @@ rounding alone moves each output. An output passes when its error is within the 
 tolerance or within NOISE_FACTOR times that measured noise. A well-conditioned output
 moves by ~1 ulp of its size and gets nothing new; a real bug (a shard at the wrong offset,
 a missing all_reduce) moves an output by its own size, far above the noise.
+
+The floor applies only to noise that is small against the computation: at most NOISE_CAP
+times the program's scale, the largest finite magnitude among the float inputs and the other
+outputs. Garbage (a read past a buffer) differs between the two runs too, by its own huge size,
+and must not pass as noise.
 """
 from __future__ import annotations
 
@@ -29,6 +34,9 @@ from ...errors import RhinoError
 # the partitioned program sums in another order (partial sums per shard, then across
 # ranks) than either reference run: same magnitude of rounding error, with a margin
 NOISE_FACTOR = 16.0
+# rounding noise in f32/f64 is ~1e-7 of the values it comes from; 1e-3 leaves room for
+# ill-conditioned sums and none for garbage
+NOISE_CAP = 1e-3
 _UINT = {2: np.uint16, 4: np.uint32, 8: np.uint64}
 
 
@@ -47,9 +55,10 @@ class References(list):
     """Reference outputs (a list, in output order) plus `noise`: per output, the max
     |ref - ref'| of a rerun on one-ulp-perturbed inputs (None for integer outputs)."""
 
-    def __init__(self, outputs, noise=None):
+    def __init__(self, outputs, noise=None, input_scale: float = 0.0):
         super().__init__(outputs)
         self.noise = noise
+        self.input_scale = input_scale      # largest finite |x| over the float inputs
 
 
 def _is_float(dt: np.dtype) -> bool:
@@ -77,6 +86,16 @@ def perturb(inputs, seed: int = 0) -> list[np.ndarray]:
         keep = ~np.isfinite(x64) | (x64 == np.round(x64)) | ~np.isfinite(m64)
         out.append(np.where(keep, x, moved))
     return out
+
+
+def magnitude(x) -> float:
+    """Largest finite |x| of a float array (0 for integers, empty or all non-finite)."""
+    x = np.asarray(x)
+    if not _is_float(x.dtype) or x.size == 0:
+        return 0.0
+    a = np.abs(x.astype(np.float64))
+    a = a[np.isfinite(a)]
+    return float(a.max()) if a.size else 0.0
 
 
 def noise_of(refs, refs2) -> list[float | None]:
@@ -115,13 +134,16 @@ def reference_outputs(art, inputs: list[np.ndarray], noise: bool = True) -> Refe
     res = compile_one("global", str(module), "llvm-cpu")
     with Executor(res.vmfb, ThreadWorld(1).communicators()[0]) as ex:
         refs = ex(*inputs)
-        return References(refs, noise_of(refs, ex(*perturb(inputs))) if noise else None)
+        return References(refs, noise_of(refs, ex(*perturb(inputs))) if noise else None,
+                          max((magnitude(x) for x in inputs), default=0.0))
 
 
 def compare(outputs: dict, refs: list[np.ndarray], specs, noise=None) -> CheckResult:
     """Outputs against references. `noise` (per output, as `References.noise`; taken from
     `refs` when it carries one) adds the rounding-noise floor of the module docstring."""
     noise = noise if noise is not None else getattr(refs, "noise", None)
+    mags = [magnitude(r) for r in refs]
+    inputs_scale = getattr(refs, "input_scale", 0.0)
     errors, bad, noisy = {}, [], []
     for k, (s, ref) in enumerate(zip(specs, refs)):
         got = outputs[s.name]
@@ -134,7 +156,10 @@ def compare(outputs: dict, refs: list[np.ndarray], specs, noise=None) -> CheckRe
             err = float(np.max(np.abs(g - r))) if g.size else 0.0
             tol = 1e-2 if s.dtype in ("float16", "bfloat16") else 1e-5
             scale = float(np.max(np.abs(r))) if r.size else 0.0
-            floor = NOISE_FACTOR * (noise[k] or 0.0) if noise is not None else 0.0
+            # the program's scale without this output (its own values may be the garbage)
+            program = max([inputs_scale] + mags[:k] + mags[k + 1:])
+            small = noise is not None and (noise[k] or 0.0) <= NOISE_CAP * program
+            floor = NOISE_FACTOR * (noise[k] or 0.0) if small else 0.0
             rel_ok = np.allclose(g, r, rtol=tol, atol=tol * max(scale, 1e-30), equal_nan=True)
             if not rel_ok and np.allclose(g, r, rtol=tol, atol=max(tol * scale, floor), equal_nan=True):
                 noisy.append(s.name)
