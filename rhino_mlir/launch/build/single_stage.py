@@ -133,15 +133,43 @@ def compile_local(local_text: str, out: str | Path, target: str = "llvm-cpu",
 
 
 def compile_global(global_text: str, out: str | Path, target: str = "llvm-cpu",
-                   plan_text: str | None = None, **kw) -> Path:
-    """Partition a global annotated program, then compile_local on the result."""
+                   plan_text: str | None = None, batch_args: list[int] | None = None, **kw) -> Path:
+    """Partition a global annotated program, then compile_local on the result. A plan with
+    recomputation or micro-batches (`remat`, `microbatches` in plan.json) is applied by
+    rhino-remat and rhino-accumulate between rhino-inline and rhino-propagate;
+    programs/global.mlir stays the program as given (what --check and re-planning read)."""
     ctx = rir.new_context()
     module = rir.parse_module(global_text, ctx, kw.get("filename", "<input>"))
     t0 = time.perf_counter()
-    _run(module, PARTITION_PIPELINE, kw.get("debug", False))
+    debug = kw.get("debug", False)
+    policies, k = training_choices(plan_text)
+    if policies or k > 1:
+        _run(module, "rhino-inline", debug)
+        apply_training(module, policies, k, batch_args)
+    _run(module, PARTITION_PIPELINE, debug)
     return compile_local(str(module), out, target, global_text=global_text,
                          plan_text=plan_text, partition_seconds=round(time.perf_counter() - t0, 3),
                          **kw)
+
+
+def training_choices(plan_text: str | None) -> tuple[dict, int]:
+    """({layer group: policy} other than none, micro-batch count) recorded in a plan.json."""
+    if not plan_text:
+        return {}, 1
+    d = json.loads(plan_text)
+    policies = {int(r["group"]): r["policy"] for r in d.get("remat") or [] if r.get("policy", "none") != "none"}
+    return policies, int(d.get("microbatches") or 1)
+
+
+def apply_training(module, policies: dict, microbatches: int, batch_args: list[int] | None = None) -> None:
+    """rhino-remat then rhino-accumulate, as a plan chose them (shardings already written)."""
+    from ...partition.remat.apply import apply_remat
+    from ...passes.accumulate import accumulate
+    if policies:
+        apply_remat(module, policies)
+    if microbatches > 1:
+        with module.context, rir.ir.Location.unknown():
+            accumulate(module, microbatches, batch_args)
 
 
 

@@ -82,6 +82,10 @@ class Analysis:
     groups: list[RematGroup] = field(default_factory=list)
     ids: dict = field(default_factory=dict)      # value -> "op:result" (walk order, as in plan.json)
     batch_dim: dict = field(default_factory=dict)  # per-example value -> its batch dim (if found)
+    const_dim: dict = field(default_factory=dict)  # constant needed per micro-batch -> that dim
+    acc: dict = field(default_factory=dict)      # value reduced over the batch (a gradient) -> combiner
+    batch: int = 0                               # size of the batch factor
+    chains: dict = field(default_factory=dict)   # (layer, policy) -> Chain, computed once
 
     def nbytes(self, v) -> int:
         return I.nbytes(v.type) if I.is_tensor(v.type) else 0
@@ -112,15 +116,17 @@ def _ancestors(ops, producer, roots) -> set[int]:
     return seen
 
 
-def analyze(module, who: str = "rhino-remat") -> Analysis:
-    """Forward/backward split, layers, residuals and groups of @main (a training step)."""
+def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = None) -> Analysis:
+    """Forward/backward split, layers, residuals and groups of @main (a training step).
+    `batch_args`: arguments whose dim 0 is the batch (the planner knows them; without them
+    microbatch.analyze searches for the batch itself, which costs seconds on big programs)."""
     f = I.main_func(module)
     for op in I.walk_ops(f):
         if op.name in dataflow.CALL_OPS:
             raise RematError(f"{who}: @main calls a function; run rhino-inline first")
     rules.populate(module)
     try:
-        info = microbatch_analyze(module, 1)
+        info = microbatch_analyze(module, 1, batch_args)
     finally:
         rules.strip(module.operation)
     block = f.regions[0].blocks[0]
@@ -151,6 +157,9 @@ def analyze(module, who: str = "rhino-remat") -> Analysis:
     fwd_end = max(forward)
     an = Analysis(f, ops, producer, users, per_example, loss, fwd_end, forward)
     an.batch_dim = {v: d for v, d in info.view.items() if d is not None} if info.strict else {}
+    an.acc, an.batch = dict(info.acc), info.batch
+    an.const_dim = {v: next(iter(ds)) for v, ds in info.demand.items()   # constants built at the
+                    if len(ds) == 1 and v not in an.batch_dim and info.strict}  # batch's shape (a mask)
     an.ids = {r: f"{k}:{j}" for k, op in enumerate(I.walk_ops(f)) for j, r in enumerate(op.results)}
     _layers(an)
     if not any(L.residuals for L in an.layers):
@@ -234,6 +243,13 @@ def chain(an: Analysis, L: Layer, policy: str) -> Chain:
         raise RematError(f"unknown recomputation policy '{policy}'; use one of {', '.join(POLICIES)}")
     if policy == "none" or L.group < 0:
         return Chain([], [], [])
+    hit = an.chains.get((L.index, policy))
+    if hit is None:
+        hit = an.chains[(L.index, policy)] = _chain(an, L, policy)
+    return hit
+
+
+def _chain(an: Analysis, L: Layer, policy: str) -> Chain:
     in_layer = set(L.ops)
     keep = {v for M in an.layers for v in M.inputs}
     for i in L.ops:
@@ -270,13 +286,19 @@ def chain(an: Analysis, L: Layer, policy: str) -> Chain:
     return out
 
 
+def kept_values(an: Analysis, L: Layer, c: Chain, residuals: set) -> list:
+    """The values layer L keeps across forward -> backward under chain `c`: its residuals not
+    dropped and the leaves its recomputation starts from (its own, or its input)."""
+    live = (set(L.residuals) - set(c.dropped)) | set(c.leaves)
+    mine = set(L.ops)
+    return [v for v in live
+            if (v in an.producer and an.producer[v] in mine) or (v in L.inputs and v not in residuals)]
+
+
 def _cost(an: Analysis, L: Layer, policy: str, residuals: set) -> tuple[int, float]:
     """(activation bytes kept across forward -> backward, FLOPs recomputed) of one layer."""
     c = chain(an, L, policy)
-    live = (set(L.residuals) - set(c.dropped)) | set(c.leaves)
-    mine = set(L.ops)
-    kept = sum(an.nbytes(v) for v in live
-               if (v in an.producer and an.producer[v] in mine) or (v in L.inputs and v not in residuals))
+    kept = sum(an.nbytes(v) for v in kept_values(an, L, c, residuals))
     return kept, float(sum(cost.op_flops(an.ops[i]) for i in c.ops))
 
 
@@ -293,8 +315,8 @@ def _groups(an: Analysis) -> None:
                                     {p: sum(c[1] for c in cs) for p, cs in costs.items()}))
 
 
-def plan_remat(module) -> list[RematGroup]:
+def plan_remat(module, batch_args: list[int] | None = None) -> list[RematGroup]:
     """Groups of identical layers of @main (a training step), with the bytes each policy keeps
     across forward -> backward and the FLOPs it recomputes; apply_remat takes {group: policy}."""
     with module.context:
-        return analyze(module).groups
+        return analyze(module, batch_args=batch_args).groups

@@ -39,6 +39,9 @@ class Plan:
     search: dict = field(default_factory=dict)             # timings of parse/rules/coarsen/solve
     memory_budget_bytes: int | None = None
     results: list[str] = field(default_factory=list)       # sdy sharding text per @main result
+    microbatches: int = 1                                  # accumulated in one program (rhino-accumulate)
+    remat: list = field(default_factory=list)              # [{group, layers, policy}] (rhino-remat)
+    activation_bytes: int = 0                              # per device, kept forward -> backward
 
     def to_json(self) -> str:
         d = asdict(self)

@@ -1,0 +1,256 @@
+"""What recomputation and gradient accumulation can do to one training step (no sharding yet).
+
+Read once per program and shared by every candidate plan (training.py prices them):
+  groups      the layer groups of partition/remat/plan.py; per policy, the searched-graph
+              nodes one layer of the group clones (its recomputation, priced by the evaluator);
+  bdim        the batch dim of every searched-graph value (-1: none), from the micro-batch
+              analysis (through reshapes) and the roles' batch class (values in regions);
+  acc         the values reduced over the batch (gradients): rhino-accumulate's carries;
+  lv          the memory model's live intervals of the program (analysis/liveness.py: fusion
+              and donation included), each buffer tied to its searched-graph value (`buf`);
+  windows     per (group, policy): how recomputation changes those intervals, as extra
+              buffers for Liveness.profile: a dropped residual is not live from its last
+              forward read to the point where its clone is made (negative bytes there), a
+              value the recomputation starts from lives on until that point (positive).
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from ... import ir as I
+from ...analysis import rules
+from ...analysis.liveness import ARG, liveness
+from ...errors import RhinoError
+
+POLICIES = ("none", "selective", "full")
+
+
+@dataclass
+class LayerGroup:
+    group: int
+    layers: int
+    nodes: dict                      # policy -> searched-graph nodes one layer recomputes
+    windows: dict = field(default_factory=dict)   # policy -> (buffers, starts, ends, signs)
+
+
+@dataclass
+class Facts:
+    groups: list[LayerGroup] = field(default_factory=list)
+    bdim: np.ndarray | None = None
+    acc: list = field(default_factory=list)              # (value id, summed in f32 for bf16/f16)
+    data: list[int] = field(default_factory=list)        # batch arguments (value ids)
+    invariant: list = field(default_factory=list)        # (argument value id, copies): read in the loop
+    batch: int = 0
+    training: str | None = None      # why recomputation and accumulation do not apply
+    lv: object = None                # Liveness of the program
+    gbytes: np.ndarray | None = None # its buffers' global bytes (for buffers with no value found)
+    buf: np.ndarray | None = None    # buffer -> searched-graph value (-1: none found)
+    buf_batch: np.ndarray | None = None   # buffer holds a batch dim (scaled by 1/K)
+    buf_arg: np.ndarray | None = None
+    batch_end: int = 0               # last point where a batch-sized buffer is live
+    loss_point: int = 0              # where the backward starts
+    boundary: float = 0.0            # bytes per example of a layer's input (what a pipeline stage sends)
+    cache: dict = field(default_factory=dict)            # training.py's scaled spaces
+    name_of: object = None           # "op:result" -> searched-graph value id (fused values too)
+
+    def divisors(self) -> list[int]:
+        b = self.batch
+        return [k for k in range(1, b + 1) if b % k == 0] if b else [1]
+
+
+def batch_args(g, dc, ro) -> list[int] | None:
+    """Argument indices whose dim 0 is the batch (what microbatch.analyze would search for)."""
+    data = set(ro.data)
+    out = [i for i, a in enumerate(g.args) if a in data and dc.of.get((a, 0)) in ro.batch_classes]
+    return out or None
+
+
+def _value_ids(g, module):
+    """(ir.Value, its "op:result" name) of @main -> searched-graph value id, or None."""
+    f = I.main_func(module)
+    args = {a: g.args[i] for i, a in enumerate(f.regions[0].blocks[0].arguments)}
+    if g.fold is None:
+        ids = {v: i for i, v in enumerate(g.values)}
+        return lambda v, name=None: args.get(v, ids.get(v))
+    fo = g.fold
+    pos = np.flatnonzero(fo.walk >= 0)
+    by_name = dict(zip(zip(fo.walk[pos].tolist(), fo.resno[pos].tolist()), fo.full_to_folded[pos].tolist()))
+
+    def get(v, name=None):
+        if v in args:
+            return args[v]
+        if name is None:
+            return None
+        k, j = name.split(":")
+        return by_name.get((int(k), int(j)))
+    return get
+
+
+def _buffers(fx: Facts, g, module, lookup) -> None:
+    """Tie every buffer of the liveness walk to its searched-graph value."""
+    lv = fx.lv
+    buf = np.full(len(lv), -1, dtype=np.int64)
+    for i, key in enumerate(lv.keys):
+        if key[0] == "arg":
+            buf[i] = g.args[key[1]]
+        else:                                   # ("op" | "carry", walk, result)
+            j = lookup(f"{key[1]}:{key[2]}")
+            buf[i] = -1 if j is None else j
+    fx.buf = buf
+    fx.gbytes = lv.global_bytes
+    fx.buf_arg = lv.kind == ARG
+    fx.buf_batch = (buf >= 0) & (fx.bdim[np.maximum(buf, 0)] >= 0) & ~fx.buf_arg
+    fx.batch_end = int(lv.end[fx.buf_batch].max(initial=0))
+
+
+def facts(module, g, dc, ro, seeds: list[int] | None = None) -> Facts:
+    """Layer groups, batch dims, accumulators and live intervals of `module` (after rhino-inline),
+    whose searched graph is `g` (dimension classes `dc`, roles `ro`)."""
+    from ..remat import plan as R
+    fx = Facts(bdim=np.full(len(g.values), -1, dtype=np.int64))
+    for c in ro.batch_classes:                        # values in regions: the batch class
+        for v, d in dc.members[c]:
+            fx.bdim[v] = d
+    seeds = seeds if seeds is not None else batch_args(g, dc, ro)
+    try:
+        with module.context, I.ir.Location.unknown():
+            an = R.analyze(module, "rhino plan", seeds)
+            fx.lv = liveness(module)
+    except RhinoError as e:
+        fx.training = str(e)
+        return fx
+    finally:
+        rules.populate(module)               # the analysis strips them; reshard pricing reads them
+    vid = _value_ids(g, module)
+    ident = lambda v: vid(v, an.ids.get(v))  # noqa: E731
+    for v, d in list(an.batch_dim.items()) + list(an.const_dim.items()):
+        i = ident(v)
+        if i is not None:
+            fx.bdim[i] = d
+    fx.batch = an.batch
+    fx.data = [g.args[i] for i in seeds] if seeds else \
+        [a for a in dict.fromkeys(g.args) if fx.bdim[a] >= 0]
+    for v, comb in an.acc.items():
+        i = ident(v)
+        if i is not None and I.is_tensor(v.type):
+            fx.acc.append((i, str(I.elem_of(v.type)) in ("bf16", "f16") and comb in ("add", "mul")))
+    fx.invariant = _invariant(g, fx.bdim)
+    fx.name_of = lambda name: vid(None, name) if g.fold is not None else _by_name(an, vid, name)
+    _buffers(fx, g, module, fx.name_of)
+    pts = _Points(an, fx.lv)
+    fx.loss_point = pts.point(an.fwd_end) or 0
+    cuts = [L.inputs[0] for L in an.layers if L.inputs]
+    fx.boundary = max((an.nbytes(v) for v in cuts), default=0) / max(1, an.batch)
+
+    def ids(values) -> list[int]:
+        return [i for i in (ident(v) for v in values) if i is not None]
+    for grp in an.groups:
+        L = an.layers[grp.layers[len(grp.layers) // 2]]     # a middle layer stands for the group
+        nodes, windows = {}, {}
+        for p in POLICIES:
+            c = R.chain(an, L, p)
+            made = ids(an.ops[k].results[0] for k in c.ops if len(an.ops[k].results))
+            nodes[p] = sorted({g.producer[i] for i in made if g.producer[i] >= 0})
+            windows[p] = pts.windows(R, [an.layers[li] for li in grp.layers], p)
+        fx.groups.append(LayerGroup(grp.group, len(grp.layers), nodes, windows))
+    return fx
+
+
+def _invariant(g, bdim: np.ndarray) -> list:
+    """Arguments without a batch dim that per-micro-batch ops read: rhino-accumulate carries
+    them through its loop (one more buffer each while it runs)."""
+    args = set(g.args)
+    mult = g.mult or [1] * len(g.values)
+    seen = set()
+    for n in g.nodes:
+        if not any(bdim[v] >= 0 for v in n.operands + n.results):
+            continue
+        for ops, _ in n.bindings():
+            seen.update(v for v in ops if v in args and bdim[v] < 0 and g.shapes[v])
+    return [(v, mult[v]) for v in sorted(seen)]
+
+
+def _by_name(an, vid, name: str):
+    """Unfolded graphs: a buffer's "op:result" name -> value id (through the analysis' names)."""
+    if not hasattr(an, "_by_name"):
+        an._by_name = {n: v for v, n in an.ids.items()}
+    v = an._by_name.get(name)
+    return None if v is None else vid(v, name)
+
+
+class _Points:
+    """Op indices of the remat analysis -> points of the liveness walk."""
+
+    def __init__(self, an, lv):
+        self.an, self.lv = an, lv
+        self.pw = np.array([-1 if p is None else p for p in lv.point_ops], dtype=np.int64)
+        self.buf = {k: i for i, k in enumerate(lv.keys)}
+
+    def walk(self, i: int) -> int | None:
+        op = self.an.ops[i]
+        if not len(op.results):
+            return None
+        return int(self.an.ids[op.results[0]].split(":")[0])
+
+    def point(self, i: int) -> int | None:
+        w = self.walk(i)
+        return None if w is None else int(np.searchsorted(self.pw, w, side="right") - 1)
+
+    def buffer(self, v) -> int | None:
+        name = self.an.ids.get(v)
+        if name is None:
+            return None
+        k, j = name.split(":")
+        return self.buf.get(("op", int(k), int(j)))
+
+    def roots(self, v, mine: set, keep: set) -> list:
+        """`v` if it has a buffer, else the layer's own values with buffers that its fused
+        expression reads (not those kept anyway)."""
+        out, seen, todo = [], set(), [v]
+        while todo:
+            x = todo.pop()
+            if x in seen or x in keep or x not in mine:
+                continue
+            seen.add(x)
+            if self.buffer(x) is not None:
+                out.append(x)
+                continue
+            p = self.an.producer.get(x)
+            if p is not None:
+                todo.extend(self.an.ops[p].operands)
+        return out
+
+    def windows(self, R, layers, policy: str):
+        """(buffers, starts, ends, signs) of the interval changes of `layers` under `policy`."""
+        an, lv = self.an, self.lv
+        rows = []
+        for L in layers:
+            c = R.chain(an, L, policy)
+            if not c.dropped:
+                continue
+            at = self.point(c.first_use)
+            if at is None:
+                continue
+            keep = (set(L.residuals) - set(c.dropped)) | set(c.leaves) | set(L.inputs)
+            mine = {r for i in L.ops for r in an.ops[i].results}
+            done = set()
+            for r in c.dropped:
+                # a fused value (no buffer) keeps the buffers it is computed from alive instead
+                for v in self.roots(r, mine, keep):
+                    b = self.buffer(v)
+                    if b is None or b in done:
+                        continue
+                    done.add(b)
+                    fwd = [u for u in an.users.get(v, []) if u <= an.fwd_end]
+                    last = self.point(max(fwd)) if fwd else None
+                    s = (int(lv.start[b]) if last is None else last) + 1
+                    if s <= at - 1:
+                        rows.append((b, s, at - 1, -1))
+            for v in c.leaves:
+                b = self.buffer(v)
+                if b is not None and lv.end[b] < at:
+                    rows.append((b, int(lv.end[b]) + 1, at, 1))
+        a = np.array(rows, dtype=np.int64).reshape(-1, 4)
+        return a[:, 0], a[:, 1], a[:, 2], a[:, 3]
