@@ -193,6 +193,20 @@ def walk_ops(root) -> Iterable:
                 yield from walk_ops(op)
 
 
+def captured_values(op) -> list:
+    """Values defined above `op` that its regions read (a loop or branch over outside
+    values), each once, in first-use order."""
+    if not len(op.regions):
+        return []
+    inner = set()
+    for o in [op] + list(walk_ops(op)):
+        inner.update(o.results)
+        for region in o.regions:
+            for b in region.blocks:
+                inner.update(b.arguments)
+    return list(dict.fromkeys(x for o in walk_ops(op) for x in o.operands if x not in inner))
+
+
 def attr(text: str) -> ir.Attribute:
     return ir.Attribute.parse(text)
 

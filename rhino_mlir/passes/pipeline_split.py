@@ -142,20 +142,7 @@ class _Builder:
 
     def captures(self, fn: _Fn, op) -> dict:
         """Values defined above `op` that its regions read: original -> value here."""
-        if not len(op.regions):
-            return {}
-        inner = set()
-        for o in [op] + list(I.walk_ops(op)):
-            inner.update(o.results)
-            for region in o.regions:
-                for b in region.blocks:
-                    inner.update(b.arguments)
-        out = {}
-        for o in I.walk_ops(op):
-            for x in o.operands:
-                if x not in inner and x not in out:
-                    out[x] = self.lookup(fn, x, None)
-        return out
+        return {x: self.lookup(fn, x, None) for x in I.captured_values(op)}
 
     def materialize(self, fn: _Fn, v, view):
         key = (v, view)

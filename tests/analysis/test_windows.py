@@ -10,21 +10,10 @@ import jax
 import numpy as np
 import pytest
 
-from harness.partitioner_cases import conv_program
+from harness.partitioner_cases import conv_program, partition
 from harness.xla_oracle import check_local
-from rhino_mlir import ir as I
 from rhino_mlir.frontend import annotate, lower
-from rhino_mlir.passes import REGISTRY, PassContext
 from rhino_mlir.sharding import Mesh
-
-
-def partition(text):
-    ctx = I.new_context()
-    m = I.parse_module(text, ctx)
-    pctx = PassContext(ctx)
-    for p in ("rhino-inline", "rhino-propagate", "rhino-spmd-partition"):
-        REGISTRY[p]().apply(pctx, m)
-    return str(m)
 
 
 # (devices, input size, kernel, stride, lhs dilation, rhs dilation, padding, NCHW)

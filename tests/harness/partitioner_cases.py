@@ -108,3 +108,16 @@ func.func @main(%x: tensor<3x4xf32> {{sdy.sharding = {col}}})
 }}
 """
     return text, [np.arange(12, dtype=np.float32).reshape(3, 4)]
+
+
+def partition(text: str) -> str:
+    """Global annotated program -> local program (rhino-inline, rhino-propagate,
+    rhino-spmd-partition), as text."""
+    from rhino_mlir import ir as I
+    from rhino_mlir.passes import REGISTRY, PassContext
+    ctx = I.new_context()
+    m = I.parse_module(text, ctx)
+    pctx = PassContext(ctx)
+    for p in ("rhino-inline", "rhino-propagate", "rhino-spmd-partition"):
+        REGISTRY[p]().apply(pctx, m)
+    return str(m)

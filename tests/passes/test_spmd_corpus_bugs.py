@@ -7,19 +7,9 @@ import numpy as np
 import pytest
 
 from harness.xla_oracle import check_local
-from rhino_mlir import ir as I
-from rhino_mlir.passes import REGISTRY, PassContext
+from harness.partitioner_cases import partition
 
 RNG = np.random.default_rng(10)
-
-
-def partition(text):
-    ctx = I.new_context()
-    m = I.parse_module(text, ctx)
-    pctx = PassContext(ctx)
-    for p in ("rhino-inline", "rhino-propagate", "rhino-spmd-partition"):
-        REGISTRY[p]().apply(pctx, m)
-    return str(m)
 
 
 def _sh(axes):

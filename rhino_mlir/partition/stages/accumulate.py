@@ -113,15 +113,7 @@ class LoopBuilder:
 
     def _captures(self, op, scope) -> dict:
         """Values defined above `op` that its regions read (a const while loop, a case)."""
-        if not len(op.regions):
-            return {}
-        inner = set()
-        for o in [op] + list(I.walk_ops(op)):
-            inner.update(o.results)
-            for region in o.regions:
-                for b in region.blocks:
-                    inner.update(b.arguments)
-        return {x: self.lookup(x, None, scope) for o in I.walk_ops(op) for x in o.operands if x not in inner}
+        return {x: self.lookup(x, None, scope) for x in I.captured_values(op)}
 
     # ------------------------------------------------------------------ values
     def lookup(self, v, view, scope: _Scope):

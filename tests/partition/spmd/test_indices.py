@@ -9,20 +9,10 @@ tests/launch/test_e2e_partitioner.py runs the same programs on IREE ranks.
 import numpy as np
 import pytest
 
-from harness.partitioner_cases import index_program
+from harness.partitioner_cases import index_program, partition
 from harness.xla_oracle import check_local, run_local
 from rhino_mlir import ir as I
 from rhino_mlir.analysis.indexing import indexing
-from rhino_mlir.passes import REGISTRY, PassContext
-
-
-def partition(text):
-    ctx = I.new_context()
-    m = I.parse_module(text, ctx)
-    pctx = PassContext(ctx)
-    for p in ("rhino-inline", "rhino-propagate", "rhino-spmd-partition"):
-        REGISTRY[p]().apply(pctx, m)
-    return str(m)
 
 
 def expose_indices(local: str):
