@@ -23,6 +23,13 @@ def compile_cmd(a, text: str, src: Path) -> Path:
     if a.local or getattr(a, "plan", None):
         raise RhinoError("--stages/--microbatches take a global program and plan the stages "
                          "themselves; drop --local/--plan")
+    from .. import ir as I
+    from ..passes import PassContext
+    from ..passes.pass_pipeline import run_pipeline_str
+    from .plan_cmd import check_stages
+    module = I.parse_module(text, I.new_context(), str(src))
+    run_pipeline_str(module, "builtin.module(rhino-inline)", PassContext(module.context))
+    check_stages(a, module)
     stages = a.stages or 1
     cluster = a.cluster or f"1x{stages}xcpu"
     schedule = a.schedule or "1f1b"     # a program without backward runs its forwards

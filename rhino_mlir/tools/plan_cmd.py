@@ -59,12 +59,15 @@ def plan_text(a, text: str, filename: str, progress: bool = True):
 def run_planner(a, module, progress: bool = True):
     from ..cluster import load_cluster
     from ..partition.search.planner import Request, plan_module
+    from .train_check import verify
     cl = load_cluster(a.cluster)
     if a.memory:
         cl = cl.with_memory(a.memory)
     say = _progress(progress)
     try:
-        return plan_module(module, Request(cl, a.level, a.strategy, batch_args(a), progress=say))
+        return plan_module(module, Request(cl, a.level, a.strategy, batch_args(a), progress=say,
+                                           remat=getattr(a, "remat", None) or "auto",
+                                           microbatches=getattr(a, "microbatches", None), check=verify))
     finally:
         if say is not None:
             say.stop()
@@ -76,14 +79,35 @@ def run_planner(a, module, progress: bool = True):
 AUTO_PIPELINE_OPS = 60_000
 
 
-def auto_pipeline(a, module, res):
-    """(PipelinePlan, seconds) for a multi-node cluster, or None."""
-    import time
-    from ..partition.stages.pipeline import plan_pipeline
+def _cluster(a):
     from ..cluster import load_cluster
     cl = load_cluster(a.cluster)
-    if a.memory:
-        cl = cl.with_memory(a.memory)
+    return cl.with_memory(a.memory) if a.memory else cl
+
+
+def check_stages(a, module) -> None:
+    """--stages S larger than the training step's layer count: one line (after the device
+    count's own checks, which plan_pipeline makes)."""
+    from ..cluster import load_cluster
+    from ..partition.remat.plan import analyze
+    n = load_cluster(a.cluster or f"1x{a.stages}xcpu").num_devices
+    if a.stages > n or n % a.stages:
+        return
+    try:
+        with module.context:
+            layers = len(analyze(module, "rhino", batch_args(a)).layers)
+    except RhinoError:
+        return                               # not a training step: the stage ILP decides
+    if a.stages > layers:
+        raise RhinoError(f"--stages {a.stages} is more than the {layers} layers of @main; use at most {layers}")
+
+
+def auto_pipeline(a, module, res):
+    """(PipelinePlan, seconds) for a multi-node cluster, or None (programs the joint search
+    of joint_report.py does not take: no training step or no repeated layers)."""
+    import time
+    from ..partition.stages.pipeline import plan_pipeline
+    cl = _cluster(a)
     if getattr(a, "stages", None) or (cl.num_nodes < 2 and cl.homogeneous):
         return None
     if a.level != "O3" and len(res.graph.nodes) > AUTO_PIPELINE_OPS:
@@ -98,7 +122,7 @@ def auto_pipeline(a, module, res):
 
 
 def _plan_json(plan) -> dict:
-    d = asdict(plan)
+    d = asdict(plan)                         # microbatches, remat, activation_bytes included
     d["step_time_s"] = plan.prediction.step_time_s
     d["memory_per_device_bytes"] = plan.prediction.memory_per_device_bytes
     d["search_time_s"] = plan.search["total_s"]
@@ -133,12 +157,27 @@ def cmd_plan(a) -> int:
     run_pipeline_str(module, "builtin.module(rhino-inline)", PassContext(ctx))
     parse_s = time.perf_counter() - t0
     if wanted(a):
+        check_stages(a, module)
         return pipeline_report(a, module)
-    res = run_planner(a, module, progress=not a.json)
+    from ..partition.search.train_plan import NoPlanFits
+    from . import joint_report
+    try:
+        res = run_planner(a, module, progress=not a.json)
+        failed, context = None, getattr(res, "context", None)
+    except NoPlanFits as e:
+        res, failed, context = None, e, e.context
+    cl = _cluster(a)
+    joint = joint_report.search(a, context, cl)
+    if res is None:
+        if joint is None or joint.best is None:
+            raise failed
+        return joint_report.emit(a, joint, context, cl, None)
     plan = res.plan
     plan.search["parse_and_inline_s"] = parse_s
     plan.search["total_s"] = (plan.search.get("total_s") or 0.0) + parse_s
-    pipe = auto_pipeline(a, module, res)
+    if joint is not None and joint.best is not None and joint.best.step_time_s < plan.prediction.step_time_s:
+        return joint_report.emit(a, joint, context, cl, _plan_json(plan))
+    pipe = auto_pipeline(a, module, res) if joint is None else None
     if pipe is not None:
         plan.search["pipeline_s"] = pipe[1]
         if pipe[0].fits and pipe[0].step_time_s < plan.prediction.step_time_s:

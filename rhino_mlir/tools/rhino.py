@@ -123,7 +123,7 @@ def cmd_compile(a) -> Path:
     else:
         if a.global_program:
             raise RhinoError("--global-program only applies with --local")
-        path = compile_global(text, out, plan_text=plan, **common)
+        path = compile_global(text, out, plan_text=plan, batch_args=flags.batch_args(a), **common)
     from ..launch.artifact import read_artifact
     m = read_artifact(path, verify=False).manifest
     c = m["compile"]
@@ -174,6 +174,7 @@ def main(argv=None) -> int:
         ap.print_help()
         return 2
     try:
+        flags.normalize(a)
         if a.cmd == "compile":
             cmd_compile(a)
             return 0

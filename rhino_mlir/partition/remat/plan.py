@@ -84,7 +84,7 @@ class Analysis:
     batch_dim: dict = field(default_factory=dict)  # per-example value -> its batch dim (if found)
     const_dim: dict = field(default_factory=dict)  # constant needed per micro-batch -> that dim
     acc: dict = field(default_factory=dict)      # value reduced over the batch (a gradient) -> combiner
-    batch: int = 0                               # size of the batch factor
+    batch: int = 0                               # size of the batch factor (0: not splittable)
     chains: dict = field(default_factory=dict)   # (layer, policy) -> Chain, computed once
 
     def nbytes(self, v) -> int:
@@ -157,7 +157,7 @@ def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = Non
     fwd_end = max(forward)
     an = Analysis(f, ops, producer, users, per_example, loss, fwd_end, forward)
     an.batch_dim = {v: d for v, d in info.view.items() if d is not None} if info.strict else {}
-    an.acc, an.batch = dict(info.acc), info.batch
+    an.acc, an.batch = dict(info.acc), info.batch if info.strict else 0   # 0: cannot be split
     an.const_dim = {v: next(iter(ds)) for v, ds in info.demand.items()   # constants built at the
                     if len(ds) == 1 and v not in an.batch_dim and info.strict}  # batch's shape (a mask)
     an.ids = {r: f"{k}:{j}" for k, op in enumerate(I.walk_ops(f)) for j, r in enumerate(op.results)}

@@ -11,44 +11,35 @@ Repeated layers are found in the program's text first (analysis/repeats.py) and 
 search runs on the folded graph (analysis/fold.py: the glue and one copy of each run),
 so its time does not grow with depth; the shardings are expanded to every value of the
 program at the end (`Result.shardings`, `Plan.values`).
+
+A training step's plans also get their best micro-batch count and recomputation per layer
+group (train_plan.py), priced by the same evaluator; a plan near the budget is checked on
+the rewritten program through `Request.check`. When nothing fits, NoPlanFits carries what
+the pipeline search (partition/stages/joint.py) needs to try next.
 """
 from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable
 
-import numpy as np
-
 from ... import ir as I
-from ...analysis import cost, fold, graph, repeats, rules
+from ...analysis import fold, graph, repeats, rules
 from ...cluster import Cluster
 from ...errors import RhinoError
 from ...sharding import Mesh, TensorSharding
+from . import train_plan
 from .coarsen import dim_classes
 from .evaluate import Evaluator, Space
 from .plan import Plan, Prediction
+from .plan_values import groups_summary as _groups, value_names as _value_names, value_texts as _value_texts  # noqa: F401
 from .roles import roles
 from .solve import Assignment, descend, shrink_memory
 from .space import meshes
+from .timer import Timer
 
 STRATEGIES = ("auto", "dp", "zero1", "zero2", "zero3", "megatron", "dp-tp")
-
-
-class Timer:
-    """Seconds for compute (roofline on the slowest device) and reshard steps (links)."""
-
-    def __init__(self, cluster: Cluster):
-        self.cluster = cluster
-        profiles = [cluster.profile(d) for d in range(cluster.num_devices)]
-        self.profile = min(profiles, key=lambda p: p.peak("f32"))
-
-    def compute(self, flops: float, nbytes: float, dtype: str) -> float:
-        return cost.compute_time(flops, nbytes, dtype, self.profile)
-
-    def comm(self, step, mesh) -> float:
-        return cost.step_time(step, mesh, self.cluster)
 
 
 @dataclass
@@ -60,6 +51,10 @@ class Request:
     mesh: tuple | None = None                    # pin a mesh shape ((name, size), ...)
     progress: Callable[[str], None] | None = None
     fold: bool = True                            # search one copy of each run of repeated layers
+    remat: str = "auto"                          # auto | none | selective | full (training.py)
+    microbatches: int | None = None              # accumulated micro-batches; None: the planner's
+    check: Callable | None = None                # (module, graph, candidate, budget) -> fits, for
+                                                 # plans with recomputation/micro-batches (tools/train_check.py)
 
 
 @dataclass
@@ -156,6 +151,7 @@ def plan_module(module, req: Request) -> Result:
     shapes = [req.mesh] if req.mesh else [ir_mesh.axes] if ir_mesh is not None and pins else \
         meshes(req.cluster.num_devices)
     space = Space(g, dc)
+    fx = train_plan.facts_for(module, g, dc, ro, req)
     cands: list[Candidate] = []
     for axes in shapes:
         mesh = Mesh("mesh", tuple(axes))
@@ -177,6 +173,10 @@ def plan_module(module, req: Request) -> Result:
                 shrink_memory(ev, a2, budget, frozen=frozen)
             descend(ev, a2, budget, frozen=frozen)
             cands.append(_candidate(f"auto<{start.name}", mesh, a2, ev))
+            if fx is not None:                         # recomputation/accumulation make room:
+                fast = min(base, key=lambda c: c.time)  # also the fastest plan, memory aside
+                a4 = descend(ev, fast.asg.copy(), None, frozen=frozen)
+                cands.append(_candidate(f"auto<{fast.name}*", mesh, a4, ev))
     t3 = time.perf_counter()
     if req.level == "O3" and req.strategy == "auto":
         from .ilp import solve_ilp
@@ -189,12 +189,16 @@ def plan_module(module, req: Request) -> Result:
             asg = solve_ilp(ev, best.asg, budget, frozen=frozen)
             if asg is not None:
                 cands.append(_candidate("auto<ilp", best.mesh, asg, ev))
+    if fx is not None:                           # each plan with its best micro-batches / recomputation
+        say("recomputation and accumulation")
+        cands += train_plan.price_candidates(cands, space, fx, budget, timer, req.remat, req.microbatches)
     explored = list(cands)
     best = _pick(cands, req.strategy, budget)
     big = req.level == "O2" and g.n_full_nodes > VERIFY_MAX_OPS
     full = []                                # the unfolded graph, built if the full model is asked
     for _ in range(6):                       # the finalist near the budget: check with the full model
-        if best is None or best.memory["peak"] <= VERIFY_ABOVE * budget:
+        trained = getattr(best, "train", None) is not None
+        if best is None or best.memory["peak"] <= (train_plan.VERIFY_ABOVE if trained else VERIFY_ABOVE) * budget:
             break
         if big:
             if best.memory["peak"] * MARGIN <= budget:
@@ -202,16 +206,18 @@ def plan_module(module, req: Request) -> Result:
         else:
             if not full:
                 full.append(g if g.fold is None else _full_graph(module))
-            if _model_fits(module, full[0], best, budget):
+            if (req.check is None or req.check(module, full[0], best, budget)) if trained else \
+                    _model_fits(module, full[0], best, budget):
                 break
         cands.remove(best)
         best = _pick(cands, req.strategy, budget)
     t4 = time.perf_counter()
+    context = train_plan.Context(space, fx, ro, timer)
     if best is None:
         need = min(max(c.memory["peak"], c.memory.get("model_peak", 0)) for c in explored)
-        raise RhinoError(f"no plan fits {_size(budget)} per device on {req.cluster.spec}: the smallest "
-                         f"plan found needs {_size(need)} per device; use --memory {_size_ceil(need)} or more "
-                         f"devices")
+        raise train_plan.NoPlanFits(f"no plan fits {_size(budget)} per device on {req.cluster.spec}: the "
+                                    f"smallest plan found needs {_size(need)} per device; use --memory "
+                                    f"{_size_ceil(need)} or more devices", context)
     timings = {"parse_and_inline_s": None, "rules_s": t1 - t0, "coarsen_s": t2 - t1, "solve_s": (t3 - t2) + (t4 - t3),
                "total_s": t4 - t0}
     if g.fold is not None:                   # [ops per copy, copies] of each run searched once
@@ -219,8 +225,11 @@ def plan_module(module, req: Request) -> Result:
     fsh = best.folded()
     results = best.results or [fsh[v] for v in g.outputs]
     plan = _to_plan(best, fsh, results, cands, g, sha, req, budget, timings)
+    train_plan.fill_plan(plan, best, fx)
     sh = fsh if g.fold is None else g.fold.expand(fsh)
-    return Result(plan, sh, full[0] if full else g, best.mesh, cands, results, module)
+    out = Result(plan, sh, full[0] if full else g, best.mesh, cands, results, module)
+    out.context = context
+    return out
 
 
 def _search_graph(module, text: str | None):
@@ -330,63 +339,17 @@ def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, 
     c = best.cost
     values = _value_texts(g, sh)
     base = []
-    for name in ("dp", "zero1", "zero2", "zero3", "megatron", "dp-tp"):
+    for name in train_plan.BASELINES + tuple(f"{n}/full" for n in train_plan.EXPERT):
         bc = [x for x in cands if x.name == name]
         fit = [x for x in bc if x.memory["peak"] <= budget]
         pick = min(fit or bc, key=lambda x: x.time) if bc else None
         if pick:
             base.append({"name": name, "mesh": [list(a) for a in pick.mesh.axes], "step_time_s": pick.time,
                          "compute_s": pick.cost.compute, "comm_s": pick.cost.comm,
-                         "memory_per_device_bytes": pick.memory["peak"], "fits": bool(fit)})
+                         "memory_per_device_bytes": pick.memory["peak"], "fits": bool(fit),
+                         **train_plan.baseline_fields(pick)})
     pred = Prediction(c.time, c.compute, c.comm, int(best.memory.get("model_peak", best.memory["peak"])),
                       {k: int(v) for k, v in best.memory.items() if k != "peak_node"}, c.bytes_by_axis)
     return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], req.strategy,
                 req.level, pred, [sh[a].to_text() for a in g.args], values, _groups(best), base, timings, budget,
                 [r.to_text() for r in results])
-
-
-def _value_texts(g, sh) -> dict[str, str]:
-    """'op:result' -> sharding text of every program value that is split somewhere."""
-    memo: dict[int, str] = {}
-
-    def text(s) -> str:
-        t = memo.get(id(s))
-        if t is None:
-            t = memo[id(s)] = s.to_text()
-        return t
-
-    if g.fold is None:
-        names = _value_names(g)
-        return {names[v]: text(s) for v, s in enumerate(sh) if v in names and g.shapes[v] and any(s.dims)}
-    fo = g.fold                                   # each copy's values take copy 0's shardings
-    split = np.array([bool(g.shapes[v]) and any(s.dims) for v, s in enumerate(sh)], dtype=bool)
-    sel = np.flatnonzero(split[fo.full_to_folded] & (fo.walk >= 0))
-    return {f"{w}:{r}": text(sh[v]) for w, r, v in zip(fo.walk[sel].tolist(), fo.resno[sel].tolist(),
-                                                        fo.full_to_folded[sel].tolist())}
-
-
-def _groups(best: Candidate, top: int = 12) -> list[dict]:
-    """The biggest decision groups: what they hold and which axes they got."""
-    if best.asg is None:
-        return []                                 # a per-value plan (ZeRO): no groups
-    sp = best.asg.space
-    g, dc = sp.g, sp.dc
-    out = []
-    for gi, cs in enumerate(dc.groups[:top]):
-        v, d = dc.members[cs[0]][0]
-        out.append({"group": gi, "layers": sum(dc.copies[c] for c in cs), "example": f"dim {d} of {g.dtypes[v]}{g.shapes[v]}",
-                    "bytes": int(sum(dc.nbytes[c] for c in cs)),
-                    "axes": [a.to_text().strip('"') for a in best.asg.choice[gi]]})
-    return out
-
-
-def _value_names(g) -> dict[int, str]:
-    """value id -> 'op:result' (op index in walk order of @main)."""
-    ids = {v: i for i, v in enumerate(g.values)}
-    out = {}
-    for k, op in enumerate(I.walk_ops(g.func)):
-        for j, r in enumerate(op.results):
-            i = ids.get(r)
-            if i is not None:
-                out[i] = f"{k}:{j}"
-    return out

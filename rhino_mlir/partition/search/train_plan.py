@@ -82,6 +82,10 @@ def check_request(fx: Facts, remat: str, microbatches: int | None) -> None:
         if microbatches not in (None, 1):
             raise RhinoError(f"--microbatches {microbatches}: {why}")
         return
+    if microbatches not in (None, 1) and not fx.batch:
+        raise RhinoError(f"--microbatches {microbatches}: @main's batch cannot be split into micro-batches "
+                         f"(a value reduced over the whole batch is mixed back into per-example work); "
+                         f"use --microbatches 1")
     if microbatches is not None and fx.batch and fx.batch % microbatches:
         raise RhinoError(f"--microbatches {microbatches} does not divide the batch of {fx.batch}; choose one "
                          f"of {', '.join(map(str, fx.divisors()))}")
@@ -100,3 +104,22 @@ def baseline_fields(c) -> dict:
 # training.py's memory is the memory model's on the program before the rewrite (within
 # about 15% of it after); a plan above this share of the budget is checked (Request.check)
 VERIFY_ABOVE = 0.8
+
+
+def facts_for(module, g, dc, ro, req) -> Facts | None:
+    """What recomputation and accumulation can do for the planner's request (train_facts.py),
+    or None when the program is not a training step (its plans are priced as before)."""
+    from . import train_facts
+    if req.remat not in REMAT_CHOICES:
+        raise RhinoError(f"unknown recomputation '{req.remat}' (choose from {', '.join(REMAT_CHOICES)})")
+    fx = train_facts.facts(module, g, dc, ro, req.batch_args)
+    check_request(fx, req.remat, req.microbatches)
+    return fx if fx.training is None else None
+
+
+def fill_plan(plan, best, fx: Facts | None) -> None:
+    """The Plan's microbatches / remat / activation_bytes from the chosen candidate."""
+    ch = getattr(best, "train", None)
+    if fx is not None and ch is not None:
+        plan.microbatches, plan.remat = ch.microbatches, ch.remat(fx)
+        plan.activation_bytes = int(ch.activation_bytes)

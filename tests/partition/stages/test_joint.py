@@ -1,0 +1,99 @@
+"""The joint pipeline search (partition/stages/joint.py, layer_costs.py)."""
+import itertools
+import random
+
+import pytest
+
+from rhino_mlir import ir as I
+from rhino_mlir import zoo
+from rhino_mlir.cluster import load_cluster
+from rhino_mlir.partition.search.planner import Request, plan_module
+from rhino_mlir.partition.search.train_plan import NoPlanFits
+from rhino_mlir.partition.stages import joint
+from rhino_mlir.partition.stages.layer_costs import costs
+from rhino_mlir.passes import REGISTRY, PassContext
+
+
+def _brute(L, S, a, glue, cap):
+    best = None
+    for ls in itertools.product(*[range(1, c + 1) for c in cap]):
+        if sum(ls) == L:
+            t = max(l * a + g for l, g in zip(ls, glue))
+            best = t if best is None else min(best, t)
+    return best
+
+
+def test_split_is_the_best_bottleneck():
+    rng = random.Random(0)
+    for _ in range(200):
+        S = rng.randint(1, 4)
+        L = rng.randint(S, 9)
+        a = rng.choice([0.5, 1.0, 2.0])
+        glue = [rng.choice([0.0, 0.3, 1.7, 3.0]) for _ in range(S)]
+        cap = [rng.randint(0, L) for _ in range(S)]
+        ls = joint._split(L, S, a, glue, cap)
+        want = _brute(L, S, a, glue, cap)
+        if want is None:
+            assert ls is None
+            continue
+        assert ls is not None and sum(ls) == L and all(1 <= l <= c for l, c in zip(ls, cap))
+        assert max(l * a + g for l, g in zip(ls, glue)) == pytest.approx(want)
+
+
+@pytest.fixture(scope="module")
+def context():
+    """A 16-layer GPT train step (two devices' worth of memory) planned on 2 nodes x 4."""
+    text, _ = zoo.get("gpt-tiny", batch=32, seq=64, d_model=64, n_layer=16).lower("train_step")
+    ctx = I.new_context()
+    m = I.parse_module(text, ctx)
+    REGISTRY["rhino-inline"]().apply(PassContext(ctx), m)
+    cl = load_cluster("2x4xcpu-test").with_memory(2**40)
+    return plan_module(m, Request(cl)).context
+
+
+def test_layer_costs_scale_with_the_configuration(context):
+    c = context
+    one = costs(c.space, c.facts, c.roles, c.timer, 1, 2)
+    two = costs(c.space, c.facts, c.roles, c.timer, 2, 2)
+    four = costs(c.space, c.facts, c.roles, c.timer, 1, 4)
+    assert two.layer_fb > 0 and four.layer_fb > one.layer_fb > 0   # (TP may cost more than it saves here)
+    assert two.state_layer == pytest.approx(one.state_layer / 2, rel=0.2)
+    assert four.act_layer["none"] == pytest.approx(2 * one.act_layer["none"], rel=0.05)
+    assert one.act_layer["full"] < one.act_layer["selective"] <= one.act_layer["none"]
+    assert one.layer_rec["none"] == 0 < one.layer_rec["selective"] <= one.layer_rec["full"]
+
+
+def test_search_fits_the_budget_and_beats_the_megatron_baseline(context):
+    c = context
+    cl = load_cluster("2x4xcpu-test")
+    plain = joint.search(c.space, c.facts, c.roles, c.timer, cl, 2**40)
+    need = max(plain.best.memory_per_stage)
+    budget = int(need * 0.7)                 # less than the fastest plan needs
+    s = joint.search(c.space, c.facts, c.roles, c.timer, cl, budget)
+    p = s.best
+    assert p is not None and p.fits and max(p.memory_per_stage) <= budget
+    assert sum(p.layers_per_stage) == 16 and len(p.layers_per_stage) == p.stages >= 2
+    assert p.stages * p.tp * p.dp == cl.num_devices
+    assert p.microbatches * p.micro_batch_per_device * p.dp == 32
+    assert p.step_time_s >= plain.best.step_time_s
+    b = s.baseline
+    assert b is not None and b.name == "megatron-3d" and b.remat == "full" and b.tp == 4
+    if b.fits:
+        assert p.step_time_s <= b.step_time_s
+    assert 0 < p.mfu < 1
+
+
+def test_stage_count_can_be_pinned(context):
+    c = context
+    s = joint.search(c.space, c.facts, c.roles, c.timer, load_cluster("2x4xcpu-test"), 2**40, stages=4)
+    assert s.best.stages == 4
+
+
+def test_single_stage_failure_carries_the_context():
+    text, _ = zoo.get("gpt-tiny", batch=32, seq=64, d_model=64, n_layer=16).lower("train_step")
+    ctx = I.new_context()
+    m = I.parse_module(text, ctx)
+    REGISTRY["rhino-inline"]().apply(PassContext(ctx), m)
+    with pytest.raises(NoPlanFits) as e:
+        plan_module(m, Request(load_cluster("2x4xcpu-test").with_memory(1024)))
+    assert e.value.context.facts is not None and e.value.context.facts.batch == 32
