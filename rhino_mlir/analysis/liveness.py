@@ -11,7 +11,9 @@ buffer, in program order):
   while          point s uses the operands; the carry (body block arguments, one
                  buffer per carried value) is live from s+1 through the body; values
                  from outside used in the loop live to its end (every iteration reads
-                 them); results are defined at the exit point. case/if branches are
+                 them); results are defined at the exit point. A value the body passes
+                 through unchanged (rhino-accumulate's weights) is read in place: its
+                 carry and result are the operand's buffer (XLA adds no copy for it). case/if branches are
                  walked one after another. Bodies of reduce/sort/scatter (scalar
                  combiners) are not program code and are skipped.
   fusion         a value made by a cheap per-element op whose every user can absorb
@@ -252,8 +254,17 @@ class _Walk:
         body, cond = op.regions[1].blocks[0], op.regions[0].blocks[0]
         self.loops.append([])
         begin = self.new_point(op.name + ".carry", op)
+        yields = list(I.block_ops(body)[-1].operands)
+        same = {}                                # carried unchanged: read in place, no copy
         for i, a in enumerate(body.arguments):   # one buffer per carried value
-            self.define(a, ("carry", w, i), begin)
+            x = op.operands[i]
+            if yields[i] == a and x in self.index and x not in self.reads:
+                same[i] = self.index[x]
+                self.index[a] = same[i]
+                self.ref(a, ("carry", w, i))
+                self._use(same[i], begin)
+            else:
+                self.define(a, ("carry", w, i), begin)
         for a, b in zip(cond.arguments, body.arguments):
             if b in self.index:
                 self.index[a] = self.index[b]   # cond reads the same carry buffers
@@ -268,7 +279,12 @@ class _Walk:
                 self.loops[self.depth[i]].append(i)
         e = self.new_point(op.name + ".exit", op)
         for r, v in enumerate(op.results):
-            self.define(v, ("op", w, r), e)
+            if r in same:                        # the operand's buffer, unchanged
+                self.index[v] = same[r]
+                self.ref(v, ("op", w, r))
+                self._use(same[r], e)
+            else:
+                self.define(v, ("op", w, r), e)
 
 
 def _fuses(op) -> bool:
