@@ -161,7 +161,8 @@ def section(big: list[dict], small: list[dict], cmd: str) -> tuple[str, str]:
         plan = (f"{pipe.get('stages')} stages x tp {pipe.get('tp')} x dp {pipe.get('dp')}, "
                 f"{pipe.get('remat')}" if d.get("chosen") == "pipeline" else
                 f"mesh {'x'.join(str(s) for _, s in d['mesh'])}, "
-                + ", ".join(f"{r['policy']}" for r in d["remat"] if r["policy"] != "none") or "no remat")
+                + (", ".join(f"group {r['group']} {r['policy']}" for r in d["remat"] if r["policy"] != "none")
+                   or "no recomputation"))
         rows.append([d["case"], d["cluster"], d.get("chosen"), plan, d.get("microbatches"),
                      f"{d['step_time_s']:.3f}", f"{d['memory_per_device_bytes'] / GIB:.1f}", f"{d['wall_s']:.1f}"])
     t1 = report.table(["program", "cluster", "chosen", "plan", "micro-batches", "step s (pred.)",
@@ -175,10 +176,22 @@ def section(big: list[dict], small: list[dict], cmd: str) -> tuple[str, str]:
                          f"{b['mfu']:.1%}" if b.get("mfu") is not None else ""])
     t2 = report.table(["program", "baseline", "mesh", "micro-batches", "remat", "step s (pred.)", "GiB/device",
                        "fits", "MFU"], base)
-    mfu = [f"{d['case']}: auto MFU {d['mfu']:.1%}" for d in big if d.get("mfu") is not None]
+    mfu = []
+    for d in big:
+        if "error" in d:
+            continue
+        fits = [b for b in d.get("baselines", []) if b["fits"]]
+        fastest = min(fits, key=lambda b: b["step_time_s"]) if fits else None
+        line = (f"{d['case']}: planned in {d['wall_s']:.1f} s wall (target <= {d['limit_s']:g} s); auto "
+                f"{d['step_time_s']:.3f} s vs the fastest baseline that fits "
+                + (f"{fastest['name']} {fastest['step_time_s']:.3f} s" if fastest else "(none)"))
+        if d.get("mfu") is not None:
+            m3 = next((b for b in fits if b["name"] == "megatron-3d"), None)
+            line += f"; MFU auto {d['mfu']:.1%}" + (f" vs megatron-3d {m3['mfu']:.1%}" if m3 else "")
+        mfu.append(line)
     plans = head + t1 + "\n\nBaselines, priced by the same model (`/full`: full recomputation and the smallest " \
         "accumulation that fits; `megatron-3d`: TP within a node, PP across nodes, DP over the rest, 1F1B, full " \
-        "recomputation, the fewest stages that fit):\n\n" + t2 + ("\n\n" + "; ".join(mfu) if mfu else "") + "\n"
+        "recomputation, the fewest stages that fit):\n\n" + t2 + ("\n\n" + "\n".join(f"- {x}" for x in mfu) if mfu else "") + "\n"
     mrows, prow = [], []
     for r in small:
         if "xla" in r:
