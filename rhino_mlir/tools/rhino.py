@@ -114,6 +114,9 @@ def cmd_compile(a) -> Path:
     if not a.local:
         text, p = plan_cmd.plan_text(a, text, str(src))
         plan = p.to_json() if p is not None else None
+        if p is None and ((a.microbatches or 1) > 1 or a.remat in ("selective", "full")):
+            raise RhinoError("--microbatches / --remat are planner choices: add --cluster (or --plan with a "
+                             "plan made with them)")
     out = a.output
     common = dict(target=a.target, extra_flags=a.iree_flag, mode=a.mode,
                   use_cache=not a.no_cache, debug=a.debug, filename=str(src))

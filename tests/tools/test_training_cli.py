@@ -59,6 +59,11 @@ def test_bad_requests_are_one_line_and_write_nothing(programs, capsys, tmp_path,
     assert not out.exists()
 
 
+def test_training_flags_without_a_planner_are_refused(programs, capsys, tmp_path):
+    code, _, err = _run(capsys, "compile", programs["gpt"], "--microbatches", "2", "-o", tmp_path / "art")
+    assert code == 1 and err.count("\n") == 1 and "add --cluster" in err and not (tmp_path / "art").exists()
+
+
 def test_remat_on_a_forward_program_is_refused(programs, capsys, tmp_path):
     code, _, err = _run(capsys, "plan", programs["fwd"], "--cluster", "1x4xcpu-test", "--remat", "full",
                         "-o", tmp_path / "p.json")
