@@ -241,15 +241,23 @@ def _failure(run_dir: Path, n: int, rc: int, log: str) -> str:
         e = run_dir / f"rank{r}.error"
         if e.is_file():
             return e.read_text().splitlines()[0]
-    # 2. a rank killed from outside: hydra names its pid; the status files map it to a rank
+    # 2. a rank killed from outside: hydra names *a* pid of the job (not always the one that
+    # died); the heartbeats say which rank was not waiting on its peers: the dead one
+    from .beat import culprits, read_beats
     st = _statuses(run_dir, n)
     by_pid = {s["pid"]: r for r, s in st.items()}
+    beats = read_beats(run_dir, n)
+    outside = culprits(beats, n) if len(beats) == n else []
     for m in _BAD_PID.finditer(log):
         pid, host, code = int(m[1]), m[2], int(m[3])
         sig = _SIGNAL.search(log)
         how = (f"killed by signal {sig[1]} ({_signame(int(sig[1]))})" if sig
                else f"exited with code {code}")
-        who = f"rank {by_pid[pid]}" if pid in by_pid else f"a rank (pid {pid})"
+        r = by_pid.get(pid)
+        if len(outside) == 1 and outside[0] != r:
+            r = outside[0]
+            host = st[r].get("host", host) if r in st else host
+        who = f"rank {r}" if r is not None else f"a rank (pid {pid})"
         return f"{who} on {host} {how}; the job was stopped"
     tail = "; ".join(ln.strip() for ln in log.strip().splitlines()[-3:]) or "no output"
     return f"mpiexec exited with code {rc}: {tail}"

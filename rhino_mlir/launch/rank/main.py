@@ -96,6 +96,7 @@ def _run(args, world, rank: int, size: int, status) -> int:
     import numpy as np
     from ...errors import RhinoError
     from ..artifact import check_file, read_artifact
+    from .beat import Beat, TimedComm, Watched
     from .comm import MpiCommunicator
     from .layout import assemble_value, load_inputs, slice_value, to_wire
     from .runtime import Executor
@@ -113,6 +114,10 @@ def _run(args, world, rank: int, size: int, status) -> int:
     stage = [r for r in art.manifest["ranks"] if r["stage"] == me["stage"]]
     # the stage communicator's rank order is device order: rank == partition_id
     comm = world.Split(color=me["stage"], key=me["device"])
+    # heartbeats: when a rank dies, the others are blocked inside a collective and it is
+    # not; the launcher names it from them (MPICH's message names *a* pid of the job)
+    beat = Beat(args.run_dir, rank)
+    world, comm_w = Watched(world, beat), Watched(comm, beat)
     meshes, n = art.meshes, art.num_devices
 
     shards = None
@@ -128,7 +133,7 @@ def _run(args, world, rank: int, size: int, status) -> int:
     status("loading")
     # RHINO_IREE_DRIVER=local-sync: no IREE worker threads (ranks >= cores on a host)
     driver = os.environ.get("RHINO_IREE_DRIVER") or art.manifest["iree"]["driver"]
-    ex = Executor(vmfb, MpiCommunicator(comm), driver=driver,
+    ex = Executor(vmfb, TimedComm(MpiCommunicator(comm), beat), driver=driver,
                   entry=prog.entry, imports=prog.imports, device_index=me["device"])
     try:
         _test_hooks(rank)
@@ -136,7 +141,7 @@ def _run(args, world, rank: int, size: int, status) -> int:
         carry = [tuple(int(x) for x in p.split(":")) for p in args.carry.split(",") if p]
         for r in range(max(1, args.repeat)):
             status("running")
-            comm.Barrier()
+            comm_w.Barrier()
             t0 = time.perf_counter()
             results = ex(*mine)
             times.append(time.perf_counter() - t0)

@@ -2,6 +2,7 @@
 
 Local programs are written by hand until rhino-spmd-partition lands (tests/launch/programs).
 """
+import json
 import os
 import time
 from pathlib import Path
@@ -176,3 +177,22 @@ def test_cli_run_global_program_matches_single_device(cache, program, n, capsys)
     out = capsys.readouterr().out
     assert rc == 0, out
     assert "check: ok" in out
+
+
+def test_dead_rank_named_from_heartbeats_not_mpich_pid(tmp_path):
+    # MPICH's BAD TERMINATION block names *a* pid of the job (here rank 0's) when rank 1
+    # was killed; rank 0 was blocked in a collective, rank 1 was not: rank 1 is named
+    from rhino_mlir.launch.rank.beat import Beat
+    from rhino_mlir.launch.rank.launcher import _failure
+    for r, pid in ((0, 1000), (1, 1001)):
+        (tmp_path / f"rank{r}.json").write_text(json.dumps({"rank": r, "pid": pid, "host": f"h{r}",
+                                                           "phase": "running"}))
+    b0, b1 = Beat(tmp_path, 0), Beat(tmp_path, 1)
+    b0.collective(True)                                   # waiting on the dead peer
+    log = ("BAD TERMINATION OF ONE OF YOUR APPLICATION PROCESSES\n=   PID 1000 RUNNING AT h0\n"
+           "=   EXIT CODE: 9\n YOUR APPLICATION TERMINATED WITH THE EXIT STRING: Killed (signal 9)")
+    assert _failure(tmp_path, 2, 9, log).startswith("rank 1 on h1 killed by signal 9 (SIGKILL)")
+    b0.close(), b1.close()
+    b0, b1 = Beat(tmp_path, 0), Beat(tmp_path, 1)        # no rank told apart: MPICH's pid stands
+    assert _failure(tmp_path, 2, 9, log).startswith("rank 0 on h0 killed by signal 9")
+    b0.close(), b1.close()
