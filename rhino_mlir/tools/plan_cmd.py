@@ -110,7 +110,7 @@ def auto_pipeline(a, module, res):
     cl = _cluster(a)
     if getattr(a, "stages", None) or (cl.num_nodes < 2 and cl.homogeneous):
         return None
-    if a.level != "O3" and len(res.graph.nodes) > AUTO_PIPELINE_OPS:
+    if a.level != "O3" and res.n_nodes > AUTO_PIPELINE_OPS:
         return None
     stages = cl.num_nodes if 2 <= cl.num_nodes <= 4 else 2
     t0 = time.perf_counter()
