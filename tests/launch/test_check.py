@@ -143,3 +143,14 @@ def test_cli_check_on_ranks(case, tmp_path):
                             global_text=case["text"])
     bad = subprocess.run(cmd[:4] + [str(bad_dir)] + cmd[4:], capture_output=True, text=True, timeout=300)
     assert bad.returncode == 1 and "check: FAILED (out0:" in bad.stdout, bad.stdout + bad.stderr
+
+
+def test_nan_where_the_reference_has_nan_is_equal():
+    # random inputs to an Adam step give NaN (sqrt of a negative v) on both sides: the
+    # tolerance must come from the finite values, not turn NaN and fail everything
+    from rhino_mlir.launch.rank.layout import ValueSpec
+    spec = [ValueSpec("out0", "float32", (3,), None)]
+    ref = np.array([1.0, np.nan, 3.0], np.float32)
+    cr = compare({"out0": np.array([1.0, np.nan, 3.0000001], np.float32)}, References([ref]), spec)
+    assert cr.ok and cr.errors["out0"] < 1e-6, cr.line()
+    assert not compare({"out0": np.array([1.0, 2.0, 3.0], np.float32)}, References([ref]), spec).ok
