@@ -80,15 +80,8 @@ def check_inputs(art, inputs: str | None) -> None:
     """Count, names, shapes and dtypes of an npz against the manifest (no slicing)."""
     if inputs is None:
         return
-    import numpy as np
-    from .layout import check_input
-    if not Path(inputs).is_file():
-        raise LaunchError(f"inputs file '{inputs}' does not exist")
-    try:
-        z = np.load(inputs, allow_pickle=False)
-    except Exception as e:
-        raise LaunchError(f"cannot read inputs '{inputs}' as npz: {e}") from None
-    with z:
+    from .layout import check_input, open_npz
+    with open_npz(inputs, "inputs file", LaunchError) as z:
         names = list(z.files)
         specs = art.inputs
         want = [s.name for s in specs]

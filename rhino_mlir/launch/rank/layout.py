@@ -188,3 +188,15 @@ def load_inputs(art, path: str | None, seed: int):
                          + ("; " if missing and extra else "")
                          + (f"unexpected {', '.join(extra)}" if extra else ""))
     return [check_input(s.name, arrays[s.name], s) for s in specs]
+
+
+def open_npz(path: str, what: str, error=RhinoError):
+    """An npz opened without pickles, or one `error` line naming `what` ("inputs file",
+    "--init") and the path; use it as a context manager."""
+    from pathlib import Path
+    if not Path(path).is_file():
+        raise error(f"{what} '{path}' does not exist")
+    try:
+        return np.load(path, allow_pickle=False)
+    except Exception as e:
+        raise error(f"{what} '{path}' is not a readable npz ({e})") from None

@@ -20,7 +20,7 @@ import numpy as np
 
 from ...errors import RhinoError
 from . import checkpoint as ckpt
-from .layout import ValueSpec, wire_dtype
+from .layout import ValueSpec, open_npz, wire_dtype
 
 
 class TrainInputError(RhinoError):
@@ -79,14 +79,7 @@ def _spec_line(s: ValueSpec) -> str:
 
 def check_init(path: str, art, carried: Sequence[int]) -> None:
     ins = art.inputs
-    p = Path(path)
-    if not p.is_file():
-        raise TrainInputError(f"--init '{path}' does not exist")
-    try:
-        z = np.load(p, allow_pickle=False)
-    except Exception as e:
-        raise TrainInputError(f"--init '{path}' is not a readable npz ({e})") from None
-    with z:
+    with open_npz(path, "--init", TrainInputError) as z:
         names = set(z.files)
         want = {f"arg{j}" for j in carried}
         missing = sorted(want - names, key=lambda s: int(s[3:]))
