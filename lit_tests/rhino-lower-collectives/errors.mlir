@@ -1,22 +1,22 @@
 // RUN: rhino-opt %s --split-input-file --verify-diagnostics --pass-pipeline='builtin.module(rhino-lower-collectives)'
 // RUN: rhino-opt %s --split-input-file --verify-diagnostics --pass-pipeline='builtin.module(rhino-lower-collectives{mode=native})'
 
-// The pass's own errors carry no source line (the pass does not attach the op), so
-// --verify-diagnostics cannot match them: they are checked as the one-line CLI message.
+// The pass's own errors are checked as the one-line CLI message, which names the file and
+// the line of the offending collective.
 // A reduction body that is not a single add/multiply/minimum/maximum has no runtime
 // reduce kind, in either mode (native mode checks the collectives are lowerable).
 // RUN: not rhino-opt %S/Inputs/reduce-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives)' 2>&1 | filecheck %s --check-prefix=BODY
 // RUN: not rhino-opt %S/Inputs/reduce-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives{mode=native})' 2>&1 | filecheck %s --check-prefix=BODY
-// BODY: rhino-opt: rhino-lower-collectives: stablehlo.all_reduce reduces with 'stablehlo.add, stablehlo.multiply' but only a single add, multiply, minimum or maximum is supported; complete such reductions with all_gather + a local reduce
+// BODY: rhino-opt: rhino-lower-collectives: {{.*}}reduce-body.mlir:4: stablehlo.all_reduce reduces with 'stablehlo.add, stablehlo.multiply' but only a single add, multiply, minimum or maximum is supported; complete such reductions with all_gather + a local reduce
 // BODY-NOT: Traceback
 // RUN: not rhino-opt %S/Inputs/argmax-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives)' 2>&1 | filecheck %s --check-prefix=ARGMAX
-// ARGMAX: rhino-opt: rhino-lower-collectives: stablehlo.reduce_scatter reduces with 'stablehlo.compare, stablehlo.select' but only a single add, multiply, minimum or maximum is supported
+// ARGMAX: rhino-opt: rhino-lower-collectives: {{.*}}argmax-body.mlir:{{[0-9]+}}: stablehlo.reduce_scatter reduces with 'stablehlo.compare, stablehlo.select' but only a single add, multiply, minimum or maximum is supported
 // or/and bodies are max/min only on i1 (what the partitioner emits); on i32 a bitwise or is no reduce kind.
 // RUN: not rhino-opt %S/Inputs/or-i32-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives)' 2>&1 | filecheck %s --check-prefix=ORI32
-// ORI32: rhino-opt: rhino-lower-collectives: stablehlo.all_reduce reduces with 'stablehlo.or' but only a single add, multiply, minimum or maximum is supported
+// ORI32: rhino-opt: rhino-lower-collectives: {{.*}}or-i32-body.mlir:{{[0-9]+}}: stablehlo.all_reduce reduces with 'stablehlo.or' but only a single add, multiply, minimum or maximum is supported
 // Replica groups must be device indices (use_global_device_ids), as rhino-spmd-partition emits.
 // RUN: not rhino-opt %S/Inputs/no-global-ids.mlir --pass-pipeline='builtin.module(rhino-lower-collectives)' 2>&1 | filecheck %s --check-prefix=IDS
-// IDS: rhino-opt: rhino-lower-collectives: stablehlo.all_gather has replica groups without use_global_device_ids; groups must list device indices (rhino-spmd-partition emits them)
+// IDS: rhino-opt: rhino-lower-collectives: {{.*}}no-global-ids.mlir:{{[0-9]+}}: stablehlo.all_gather has replica groups without use_global_device_ids; groups must list device indices (rhino-spmd-partition emits them)
 // RUN: not rhino-opt %S/Inputs/reduce-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives{mode=nccl})' 2>&1 | filecheck %s --check-prefix=MODE
 // MODE: rhino-opt: rhino-lower-collectives: unknown mode 'nccl' (expected import or native)
 // RUN: not rhino-opt %S/Inputs/reduce-body.mlir --pass-pipeline='builtin.module(rhino-lower-collectives{modes=import})' 2>&1 | filecheck %s --check-prefix=OPTION

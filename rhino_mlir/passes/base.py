@@ -42,8 +42,9 @@ class ModulePass:
     def apply(self, pctx: PassContext, module) -> None:  # pragma: no cover - abstract
         raise NotImplementedError
 
-    def fail(self, msg: str) -> PassError:
-        return PassError(f"{self.name}: {msg}")
+    def fail(self, msg: str, op=None) -> PassError:
+        """The pass's error; `op` (the culprit) gives it a source location."""
+        return PassError(f"{self.name}: {msg}", op)
 
     @classmethod
     def summary(cls) -> str:

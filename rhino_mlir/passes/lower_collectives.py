@@ -68,7 +68,7 @@ class LowerCollectives(ModulePass):
         if kind in ("all_reduce", "all_gather", "reduce_scatter") and groups \
                 and "use_global_device_ids" not in op.attributes:
             raise self.fail(f"{name} has replica groups without use_global_device_ids; "
-                            "groups must list device indices (rhino-spmd-partition emits them)")
+                            "groups must list device indices (rhino-spmd-partition emits them)", op)
         red = self._reduce_kind(op) if kind in ("all_reduce", "reduce_scatter") else ""
         n = len(op.operands)
         if kind == "all_reduce":
@@ -92,7 +92,7 @@ class LowerCollectives(ModulePass):
         shape = rir.shape_of(a.type)
         flat = list(a)
         if len(shape) != 2:
-            raise self.fail(f"{op.name}: {attr} has rank {len(shape)} but expected rank 2")
+            raise self.fail(f"{op.name}: {attr} has rank {len(shape)} but expected rank 2", op)
         rows = [tuple(x for x in flat[i * shape[1]:(i + 1) * shape[1]] if x >= 0)
                 for i in range(shape[0])]
         return tuple(r for r in rows if r)
@@ -108,7 +108,7 @@ class LowerCollectives(ModulePass):
         inner = ", ".join(o.name for o in body[:-1])
         raise self.fail(f"{op.name} reduces with '{inner}' but only a single add, multiply, "
                         "minimum or maximum is supported; complete such reductions with "
-                        "all_gather + a local reduce")
+                        "all_gather + a local reduce", op)
 
     # ------------------------------------------------------------------ rewriting
 
