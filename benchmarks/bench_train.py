@@ -33,14 +33,37 @@ from pathlib import Path
 import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests" / "launch" / "rank"))
 import report  # noqa: E402
-from train_cases import compile_case, make_case  # noqa: E402
 
 from rhino_mlir.launch.rank import checkpoint as ckpt  # noqa: E402
 from rhino_mlir.launch.rank.controller import TrainJob, train  # noqa: E402
 from rhino_mlir.launch.rank.launcher import launch  # noqa: E402
+from rhino_mlir.tools import rhino  # noqa: E402
 from rhino_mlir.tools.train_cmd import artifact_carry, program_id  # noqa: E402
+
+
+class Case:
+    """A train step exported with `rhino export --train-files` (the user's path)."""
+
+    def __init__(self, d: Path, model: str, batches: int, **cfg):
+        d.mkdir(parents=True, exist_ok=True)
+        self.mlir, self.init, self.data = d / "step.mlir", d / "files" / "init.npz", d / "files" / "data"
+        sets = [x for k, v in cfg.items() for x in ("--set", f"{k}={v}")]
+        _cli("export", model, "-o", self.mlir, "--train-files", d / "files", "--batches", batches, *sets)
+
+
+def _cli(*args) -> None:
+    if rhino.main([str(x) for x in args]) != 0:
+        raise SystemExit(f"rhino {' '.join(map(str, args))} failed")
+
+
+def make_case(d: Path, model: str, steps_in_data: int, **cfg) -> Case:
+    return Case(d, model, steps_in_data, **cfg)
+
+
+def compile_case(case: Case, out: Path, cluster: str, strategy: str) -> Path:
+    _cli("compile", case.mlir, "-o", out, "--cluster", cluster, "--strategy", strategy)
+    return out
 
 ENV = {"RHINO_IREE_DRIVER": "local-sync"}
 

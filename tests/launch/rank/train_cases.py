@@ -14,6 +14,7 @@ import jax
 import numpy as np
 
 from rhino_mlir import zoo
+from rhino_mlir.zoo.train_files import write_train_files
 
 
 @dataclass
@@ -28,21 +29,12 @@ class Case:
 
 
 def make_case(tmp: Path, name: str, steps_in_data: int = 3, **cfg) -> Case:
+    """The product's `rhino export --train-files` (zoo/train_files.py) under tmp/files."""
     m = zoo.get(name, **cfg)
-    text, info = m.lower("train_step", donate_argnums=(0, 1))
-    params, opt, batch = m.args("train_step")
-    carried = jax.tree_util.tree_leaves((params, opt))
     tmp.mkdir(parents=True, exist_ok=True)
-    init = tmp / "init.npz"
-    np.savez(init, **{f"arg{j}": np.asarray(x) for j, x in enumerate(carried)})
+    text, tf = write_train_files(m, tmp / "files", batches=steps_in_data)
     batches = [m.batch(seed=s) for s in range(steps_in_data)]
-    data = tmp / "data"
-    data.mkdir(exist_ok=True)
-    for b in range(len(jax.tree_util.tree_leaves(batch))):
-        rows = [np.asarray(jax.tree_util.tree_leaves(bt)[b]) for bt in batches]
-        np.save(data / f"arg{len(carried) + b}.npy", np.stack(rows))
-    n_out = len(info.result_paths)
-    return Case(text, init, data, len(carried), f"out{n_out - 1}", m, batches)
+    return Case(text, tf.init, tf.data, tf.n_carried, f"out{tf.n_outputs - 1}", m, batches)
 
 
 def reference(case: Case, steps: int) -> tuple[list[float], dict[str, np.ndarray]]:
