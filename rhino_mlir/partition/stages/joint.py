@@ -18,8 +18,11 @@ that fit) is one point of the same space, priced by the same model.
 """
 from __future__ import annotations
 
+import heapq
 import time
 from dataclasses import asdict, dataclass, field
+
+import numpy as np
 
 from ...analysis import cost
 from ..search.train_facts import POLICIES
@@ -33,7 +36,7 @@ class JointPlan:
     dp: int
     microbatches: int
     micro_batch_per_device: int
-    remat: str
+    remat: str                           # "none" | "selective" | "full" when every stage agrees, else "mixed"
     layers_per_stage: list
     stage_time_s: list                   # per micro-batch, forward + backward
     update_s: float
@@ -44,15 +47,33 @@ class JointPlan:
     activation_bytes: float = 0.0       # per device, the fullest stage's micro-batches in flight
     schedule: str = "1f1b"
     name: str = "auto"
+    remat_per_stage: list = field(default_factory=list)   # the repeated layers' policy, one per stage
 
     def to_json(self) -> dict:
         return asdict(self)
 
     def summary(self) -> str:
+        pol = self.remat if self.remat != "mixed" else "per stage " + "/".join(_short(self.remat_per_stage))
         return (f"{self.stages} stage(s) x (tp {self.tp} x dp {self.dp}), {self.microbatches} micro-batch(es) "
-                f"of {self.micro_batch_per_device}/device, remat {self.remat}, layers {self.layers_per_stage}: "
+                f"of {self.micro_batch_per_device}/device, remat {pol}, layers {self.layers_per_stage}: "
                 f"step {self.step_time_s:.3f} s predicted, MFU {self.mfu:.1%}, memory per stage max "
                 f"{max(self.memory_per_stage) / 2**30:.2f} GiB")
+
+
+def _short(pols: list[str]) -> list[str]:
+    """Runs of equal policies as `policy xN` (96 stages stay one line)."""
+    out, i = [], 0
+    while i < len(pols):
+        j = i
+        while j < len(pols) and pols[j] == pols[i]:
+            j += 1
+        out.append(pols[i] + (f" x{j - i}" if j - i > 1 else ""))
+        i = j
+    return out
+
+
+def summary_policy(pols: list[str]) -> str:
+    return pols[0] if pols and all(p == pols[0] for p in pols) else "mixed"
 
 
 @dataclass
@@ -66,29 +87,66 @@ class Search:
 
 def _split(L: int, S: int, a: float, glue: list[float], cap: list[int]) -> list[int] | None:
     """Layers per stage minimizing max_s (l_s a + glue_s), 1 <= l_s <= cap_s, sum = L."""
-    if any(c < 1 for c in cap) or sum(cap) < L or L < S:
+    r = _choose(L, [[(a, glue[s], cap[s])] for s in range(S)])
+    return None if r is None else r[0]
+
+
+def _choose(L: int, options: list[list[tuple]]) -> tuple[list[int], list[int]] | None:
+    """(layers per stage, the option each stage runs) minimizing the bottleneck
+    max_s (l_s a + g) when stage s may run any of its options (a: time per layer, g: its fixed
+    time, c: the most layers its memory holds), 1 <= l_s <= c, sum = L.
+
+    At a bottleneck T stage s holds k_s(T) = max over options of min(c, (T - g) / a) layers,
+    which only grows with T, so the smallest feasible T (sum k_s >= L) is found by bisection
+    over the values l a + g; then layers come off where they cost most until the sum is L,
+    and each stage takes its fastest option that holds what it kept (exact for the bottleneck)."""
+    S = len(options)
+    if L < S or S == 0:
         return None
-    ts = sorted({l * a + gs for s, gs in enumerate(glue) for l in range(1, cap[s] + 1)})
-    lo, hi = 0, len(ts) - 1
+    W = max(len(o) for o in options)
+    A, G = np.ones((S, W)), np.zeros((S, W))          # a missing option holds no layer
+    C = np.zeros((S, W), dtype=np.int64)
+    for s, opts in enumerate(options):
+        for i, (a, g, c) in enumerate(opts):
+            A[s, i], G[s, i], C[s, i] = max(a, 1e-30), g, min(max(c, 0), L - S + 1)
+    most = C.max(axis=1)
+    if most.min() < 1 or most.sum() < L:
+        return None
+    ls_ = np.arange(1, int(most.max()) + 1, dtype=np.float64)
+    fits = ls_[None, None, :] <= C[:, :, None]
+    vals = ls_[None, None, :] * A[:, :, None] + G[:, :, None]       # (S, W, l)
+    ts = np.unique(vals[fits])
+    F = np.where(fits, vals, np.inf).min(axis=1)                     # (S, l): the fastest option holding l
 
     def take(T):
-        return [min(cap[s], int((T - glue[s]) / a + 1e-9)) if a > 0 else cap[s] for s in range(S)]
+        k = np.minimum(C, np.floor((T - G) / A + 1e-9))
+        return np.maximum(k, 0).max(axis=1).astype(np.int64)
+    lo, hi = 0, len(ts) - 1
     while lo < hi:
         mid = (lo + hi) // 2
-        ls = take(ts[mid])
-        if min(ls) >= 1 and sum(ls) >= L:
+        ks = take(ts[mid])
+        if ks.min() >= 1 and ks.sum() >= L:
             hi = mid
         else:
             lo = mid + 1
-    ls = take(ts[lo])
+    ls = take(ts[lo]).tolist()
     if min(ls) < 1 or sum(ls) < L:
         return None
-    over = sum(ls) - L
-    for s in sorted(range(S), key=lambda s: -(ls[s] * a + glue[s])):
-        cut = min(over, ls[s] - 1)
-        ls[s] -= cut
-        over -= cut
-    return ls
+    # drop the surplus where a layer costs most (then from the slowest stage): the bottleneck
+    # only falls, and the sum of stage times (the 1F1B fill and drain) with it
+    heap = [(-(F[s, l - 1] - F[s, l - 2]), -F[s, l - 1], s) for s, l in enumerate(ls) if l > 1]
+    heapq.heapify(heap)
+    for _ in range(sum(ls) - L):
+        _, _, s = heapq.heappop(heap)
+        ls[s] -= 1
+        l = ls[s]
+        if l > 1:
+            heapq.heappush(heap, (-(F[s, l - 1] - F[s, l - 2]), -F[s, l - 1], s))
+    pick = []
+    for s, l in enumerate(ls):
+        ok = [i for i in range(W) if C[s, i] >= l]
+        pick.append(min(ok, key=lambda i: (l * A[s, i] + G[s, i], A[s, i])))
+    return ls, pick
 
 
 class _Model:
@@ -116,19 +174,21 @@ class _Model:
             return self.cluster.inter_link
         return self.cluster.intra_link(self.cluster.group_of(0))
 
-    def plan(self, S: int, t: int, m: int, pol: str, name: str = "auto") -> JointPlan | None:
+    def plan(self, S: int, t: int, m: int, pols, name: str = "auto") -> JointPlan | None:
+        """S stages of (dp x tp t), m examples per device per micro-batch; `pols`: one policy
+        for every stage, or several that each stage chooses from."""
         fx, L = self.fx, self.L
+        pols = (pols,) if isinstance(pols, str) else tuple(pols)
         n = self.N // S
         d = n // t
         if m * d == 0 or fx.batch % (m * d):
             return None
         M = fx.batch // (m * d)
         c = self.layer(t, m)
-        per = c.layer_fb + c.layer_rec[pol]
         hop = self.link(n + 1 if n < self.per_node else self.per_node + 1)
         send = 2 * (fx.boundary * m / t / hop.bandwidth + hop.latency) if S > 1 else 0.0
         glue = [send + (c.glue_first if s == 0 else 0.0) + (c.glue_last if s == S - 1 else 0.0) for s in range(S)]
-        cap, fixed = [], []
+        fixed, opts = [], []
         for s in range(S):
             inflight = min(S - s, M)
             f = c.act_layer["none"]                       # the layer in its backward
@@ -136,26 +196,37 @@ class _Model:
                 f += c.state_glue + c.grad_glue + inflight * c.act_first
             if s == S - 1:
                 f += (c.state_glue + c.grad_glue if S > 1 else 0.0) + c.act_last
-            each = c.state_layer + c.grad_layer + inflight * c.act_layer[pol]
             fixed.append(f)
-            cap.append(min(L, int((self.budget - f) // each)) if each > 0 else L)
-        ls = _split(L, S, per, glue, cap)
-        fits = ls is not None
-        if ls is None:                                    # how much it would need: equal split
+            row = []
+            for pol in pols:
+                each = c.state_layer + c.grad_layer + inflight * c.act_layer[pol]
+                cap = min(L, int((self.budget - f) // each)) if each > 0 else L
+                row.append((c.layer_fb + c.layer_rec[pol], glue[s], cap))
+            opts.append(row)
+        r = _choose(L, opts)
+        fits = r is not None
+        if r is None:                                     # how much it would need: equal split, least memory
             ls = [L // S + (1 if s < L % S else 0) for s in range(S)]
             if min(ls) < 1:
                 return None
-        ts = [ls[s] * per + glue[s] for s in range(S)]
-        mem = [fixed[s] + ls[s] * (c.state_layer + c.grad_layer + min(S - s, M) * c.act_layer[pol]) for s in range(S)]
+            pick = [max(range(len(pols)), key=lambda i: (row[i][2], -row[i][0])) for row in opts]
+        else:
+            ls, pick = r
+        chosen = [pols[i] for i in pick]
+        inflight = [min(S - s, M) for s in range(S)]
+        ts = [ls[s] * opts[s][pick[s]][0] + glue[s] for s in range(S)]
+        mem = [fixed[s] + ls[s] * (c.state_layer + c.grad_layer + inflight[s] * c.act_layer[chosen[s]])
+               for s in range(S)]
         dp_link = self.link(n)                            # replicas of a stage, t apart
         upd = max(ls[s] * c.layer_upd + (c.glue_upd if s in (0, S - 1) else 0.0)
                   + (cost.collective_time("all_reduce", ls[s] * c.grad_layer + (c.grad_glue if s in (0, S - 1) else 0),
                                           d, dp_link) if d > 1 else 0.0) for s in range(S))
         step = sum(ts) + (M - 1) * max(ts) + upd
         mfu = self.flops / (step * self.N * self.peak) if step > 0 else 0.0
-        acts = max(min(S - s, M) * (ls[s] * c.act_layer[pol] + (c.act_first if s == 0 else 0.0))
+        acts = max(inflight[s] * (ls[s] * c.act_layer[chosen[s]] + (c.act_first if s == 0 else 0.0))
                    + (c.act_last if s == S - 1 else 0.0) for s in range(S))
-        return JointPlan(S, t, d, M, m, pol, ls, ts, upd, step, [int(x) for x in mem], fits, mfu, acts, name=name)
+        return JointPlan(S, t, d, M, m, summary_policy(chosen), ls, [float(x) for x in ts], float(upd), float(step),
+                         [int(x) for x in mem], fits, float(mfu), float(acts), name=name, remat_per_stage=chosen)
 
 
 def _tps(n: int, per_node: int) -> list[int]:
@@ -172,14 +243,16 @@ def search(space, fx, ro, timer, cluster, budget: float, stages: int | None = No
     out = Search(None, None)
     if L < 2 or fx.training is not None or not fx.batch:
         return out
-    pols = POLICIES if remat == "auto" else (remat,)
+    # auto: each policy everywhere, and each stage its own (the uniform ones stay in: dropping
+    # layers where they cost most need not give the least total time, only the least bottleneck)
+    choices = [*POLICIES, POLICIES] if remat == "auto" else [remat]
     counts = [stages] if stages else [S for S in range(2, min(L, N) + 1) if N % S == 0]
     ms = [m for m in microbatch_sizes if fx.batch % m == 0]
     for S in counts:
         n = N // S
         for t in _tps(n, model.per_node):
             for m in ms:
-                for pol in pols:
+                for pol in choices:
                     p = model.plan(S, t, m, pol)
                     out.evaluated += p is not None
                     if p is not None and p.fits and (out.best is None or p.step_time_s < out.best.step_time_s):

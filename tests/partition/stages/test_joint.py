@@ -97,3 +97,57 @@ def test_single_stage_failure_carries_the_context():
     with pytest.raises(NoPlanFits) as e:
         plan_module(m, Request(load_cluster("2x4xcpu-test").with_memory(1024)))
     assert e.value.context.facts is not None and e.value.context.facts.batch == 32
+
+
+def _brute_choose(L, options):
+    best = None
+    for ls in itertools.product(*[range(1, max(c for _, _, c in o) + 1) for o in options]):
+        if sum(ls) != L:
+            continue
+        t = max(min(l * a + g for a, g, c in o if c >= l) for l, o in zip(ls, options))
+        best = t if best is None else min(best, t)
+    return best
+
+
+def test_each_stage_takes_its_own_option_at_the_best_bottleneck():
+    rng = random.Random(1)
+    for _ in range(200):
+        S = rng.randint(1, 4)
+        L = rng.randint(S, 9)
+        options = [[(rng.choice([0.5, 1.0, 2.0]), rng.choice([0.0, 0.3, 1.7]), rng.randint(0, L))
+                    for _ in range(rng.randint(1, 3))] for _ in range(S)]
+        r = joint._choose(L, options)
+        want = _brute_choose(L, options)
+        if want is None:
+            assert r is None
+            continue
+        ls, pick = r
+        assert sum(ls) == L and all(1 <= l <= o[i][2] for l, o, i in zip(ls, options, pick))
+        assert max(l * o[i][0] + o[i][1] for l, o, i in zip(ls, options, pick)) == pytest.approx(want)
+
+
+def test_recomputation_per_stage_beats_every_uniform_policy(context):
+    c = context
+    cl = load_cluster("2x4xcpu-test")
+    need = max(joint.search(c.space, c.facts, c.roles, c.timer, cl, 2**40).best.memory_per_stage)
+    budget = int(need * 0.4)        # stage 0 keeps 4 micro-batches in flight, stage 3 one
+    run = {r: joint.search(c.space, c.facts, c.roles, c.timer, cl, budget, stages=4, remat=r).best
+           for r in ("auto", "none", "selective", "full")}
+    p = run["auto"]
+    assert p.fits and max(p.memory_per_stage) <= budget
+    assert p.remat == "mixed" and len(set(p.remat_per_stage)) > 1 and len(p.remat_per_stage) == 4
+    uniform = [q.step_time_s for r, q in run.items() if r != "auto" and q is not None]
+    assert uniform and p.step_time_s < 0.97 * min(uniform)
+    for r in ("selective", "full"):                     # a forced policy holds on every stage
+        q = run[r]
+        assert q.remat == r and q.remat_per_stage == [r] * 4 and max(q.memory_per_stage) <= budget
+
+
+def test_megatron_baseline_keeps_full_recomputation_everywhere(context):
+    c = context
+    cl = load_cluster("2x4xcpu-test")
+    b = joint.search(c.space, c.facts, c.roles, c.timer, cl, 2**40).baseline
+    forced = joint.search(c.space, c.facts, c.roles, c.timer, cl, 2**40, remat="none").baseline
+    assert b.remat == "full" and b.remat_per_stage == ["full"] * b.stages and b.to_json() == forced.to_json()
+    model = joint._Model(c.space, c.facts, c.roles, c.timer, cl, 2**40)
+    assert b.to_json() == model.plan(b.stages, 4, 1, "full", name="megatron-3d").to_json()
