@@ -41,7 +41,10 @@ def plan_json(s, context, cluster, single) -> dict:
     d = {"chosen": "pipeline", "cluster": cluster.spec, "pipeline": _row(p, cluster),
          "step_time_s": p.step_time_s, "memory_per_device_bytes": max(p.memory_per_stage),
          "mfu": p.mfu, "microbatches": p.microbatches, "stages": p.stages,
-         "remat": [{"group": lg.group, "layers": lg.layers, "policy": p.remat} for lg in fx.groups],
+         # policy: every stage's when they agree, else "mixed"; stages: the policy of each stage
+         "remat": [{"group": lg.group, "layers": lg.layers, "policy": p.remat, "stages": list(p.remat_per_stage)}
+                   for lg in fx.groups],
+         "remat_per_stage": list(p.remat_per_stage),
          "activation_bytes": int(p.activation_bytes), "memory_budget_bytes": cluster.memory_per_device,
          "single_stage_step_time_s": single["step_time_s"] if single else None,
          "baselines": (single or {}).get("baselines", []), "search": dict((single or {}).get("search", {}))}
@@ -62,8 +65,10 @@ def plan_json(s, context, cluster, single) -> dict:
 def text(s, cluster, single_step: float | None) -> str:
     p, b = s.best, s.baseline
     lines = [f"pipeline on {cluster.spec}: {p.summary()}"]
-    for i, (lay, t, mem) in enumerate(zip(p.layers_per_stage, p.stage_time_s, p.memory_per_stage)):
-        lines.append(f"  stage {i}: {lay} layer(s), {t * 1e3:.1f} ms per micro-batch, memory {mem / 2**30:.2f} GiB")
+    pols = p.remat_per_stage or [p.remat] * p.stages
+    for i, (lay, t, mem, pol) in enumerate(zip(p.layers_per_stage, p.stage_time_s, p.memory_per_stage, pols)):
+        lines.append(f"  stage {i}: {lay} layer(s), remat {pol}, {t * 1e3:.1f} ms per micro-batch, "
+                     f"memory {mem / 2**30:.2f} GiB")
     if single_step is not None:
         lines.append(f"best single-stage plan: step {single_step:.3f} s predicted")
     else:
