@@ -157,6 +157,11 @@ def strip(root) -> None:
 
 _warned: set[str] = set()
 _cache: dict[str, OpRule] = {}
+# rule attribute -> OpRule, for the attributes of one context (MLIR uniques attributes, so
+# the key is a pointer: printing it costs half of rule_of). The keys keep their context
+# alive, so a hit is never a freed context's attribute; another context's empties it.
+_by_attr: dict = {}
+_by_attr_ctx: list = [None]
 
 
 def rule_text(op) -> str:
@@ -171,11 +176,21 @@ def rule_of(op) -> OpRule | None:
     name = op.name
     if name in DATAFLOW_OPS:
         return None
-    if "sdy.sharding_rule" in op.attributes:
-        text = str(op.attributes["sdy.sharding_rule"])
-        r = _cache.get(text)
+    try:
+        attr = op.attributes["sdy.sharding_rule"]
+    except KeyError:
+        attr = None
+    if attr is not None:
+        r = _by_attr.get(attr)
         if r is None:
-            r = _cache[text] = parse_rule(text)
+            if attr.context is not _by_attr_ctx[0]:
+                _by_attr.clear()
+                _by_attr_ctx[0] = attr.context
+            text = str(attr)
+            r = _cache.get(text)
+            if r is None:
+                r = _cache[text] = parse_rule(text)
+            _by_attr[attr] = r
         return r
     if name in NULLARY_OPS or len(op.operands) == 0:
         return generated_rule([I.shape_of(r.type) if I.is_tensor(r.type) else [] for r in op.results])
