@@ -68,15 +68,88 @@ func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"
 
 // -----
 
-// A loop that sums a sharded dimension into an accumulator carried replicated:
-// the partial row sums are completed (all_reduce) inside the body before the yield.
+// A loop that sums a sharded dimension into an accumulator (starts at 0, only added
+// to): the carry stays partial over "x", each device summing its own partial row sums,
+// and the one all_reduce is after the loop, not in the body (partition/spmd/carry.py).
+// CHECK-LABEL: func.func @main
+// CHECK: %[[Z:.*]] = stablehlo.constant dense<0.000000e+00> : tensor<8xf32>
+// CHECK: %[[L:.*]]:2 = stablehlo.while(%{{.*}} = %{{.*}}, %[[A:.*]] = %[[Z]])
+// CHECK: } do {
+// CHECK-NOT: stablehlo.all_reduce
+// CHECK: %[[R:.*]] = stablehlo.reduce(%arg0 init: %{{.*}}) applies stablehlo.add across dimensions = [1] : (tensor<8x4xf32>, tensor<f32>) -> tensor<8xf32>
+// CHECK-NOT: stablehlo.all_reduce
+// CHECK: %[[S:.*]] = stablehlo.add %[[A]], %[[R]] : tensor<8xf32>
+// CHECK-NOT: stablehlo.all_reduce
+// CHECK: stablehlo.return %{{.*}}, %[[S]]
+// CHECK-NEXT: }
+// CHECK-NEXT: %[[C:.*]] = "stablehlo.all_reduce"(%[[L]]#1)
+// CHECK: return %[[C]] : tensor<8xf32>
+sdy.mesh @mesh = <["x"=4]>
+func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {"x"}]>}) -> (tensor<8xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}]>}) {
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %z = stablehlo.constant dense<0.0> : tensor<8xf32>
+  %0:2 = stablehlo.while(%i = %c0, %acc = %z) : tensor<i32>, tensor<8xf32>
+    cond {
+      %c3 = stablehlo.constant dense<3> : tensor<i32>
+      %p = stablehlo.compare LT, %i, %c3 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %p : tensor<i1>
+    } do {
+      %c = stablehlo.constant dense<0.0> : tensor<f32>
+      %r = stablehlo.reduce(%arg0 init: %c) applies stablehlo.add across dimensions = [1] : (tensor<8x16xf32>, tensor<f32>) -> tensor<8xf32>
+      %a = stablehlo.add %acc, %r : tensor<8xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %i2 = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %i2, %a : tensor<i32>, tensor<8xf32>
+    }
+  return %0#1 : tensor<8xf32>
+}
+
+// -----
+
+// The same accumulator, but the body also reads the carry (a running maximum of it):
+// the carry must hold the complete sum, so the partial row sums are completed in the body.
 // CHECK-LABEL: func.func @main
 // CHECK: } do {
 // CHECK: %[[R:.*]] = stablehlo.reduce(%arg0 init: %{{.*}}) applies stablehlo.add across dimensions = [1] : (tensor<8x4xf32>, tensor<f32>) -> tensor<8xf32>
 // CHECK: "stablehlo.all_reduce"(%[[R]])
 // CHECK: stablehlo.return
+// CHECK-NOT: stablehlo.all_reduce
 sdy.mesh @mesh = <["x"=4]>
-func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {"x"}]>}) -> (tensor<8xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}]>}) {
+func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {"x"}]>}) -> (tensor<8xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}]>}, tensor<8xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}]>}) {
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %z = stablehlo.constant dense<0.0> : tensor<8xf32>
+  %0:3 = stablehlo.while(%i = %c0, %acc = %z, %top = %z) : tensor<i32>, tensor<8xf32>, tensor<8xf32>
+    cond {
+      %c3 = stablehlo.constant dense<3> : tensor<i32>
+      %p = stablehlo.compare LT, %i, %c3 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %p : tensor<i1>
+    } do {
+      %c = stablehlo.constant dense<0.0> : tensor<f32>
+      %r = stablehlo.reduce(%arg0 init: %c) applies stablehlo.add across dimensions = [1] : (tensor<8x16xf32>, tensor<f32>) -> tensor<8xf32>
+      %a = stablehlo.add %acc, %r : tensor<8xf32>
+      %m = stablehlo.maximum %top, %acc : tensor<8xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %i2 = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %i2, %a, %m : tensor<i32>, tensor<8xf32>, tensor<8xf32>
+    }
+  return %0#1, %0#2 : tensor<8xf32>, tensor<8xf32>
+}
+
+// -----
+
+// An accumulator whose result the caller wants sharded over the axis it is partial
+// over (a ZeRO-2 gradient shard): the carry stays whole and partial in the loop, and
+// one reduce_scatter after it completes and shards it.
+// CHECK-LABEL: func.func @main
+// CHECK: } do {
+// CHECK-NOT: stablehlo.reduce_scatter
+// CHECK: stablehlo.add %{{.*}} : tensor<8xf32>
+// CHECK: stablehlo.return
+// CHECK-NEXT: }
+// CHECK-NEXT: %[[C:.*]] = "stablehlo.reduce_scatter"(%{{.*}}#1)
+// CHECK: return %[[C]] : tensor<2xf32>
+sdy.mesh @mesh = <["x"=4]>
+func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}, {"x"}]>}) -> (tensor<8xf32> {sdy.sharding = #sdy.sharding<@mesh, [{"x"}]>}) {
   %c0 = stablehlo.constant dense<0> : tensor<i32>
   %z = stablehlo.constant dense<0.0> : tensor<8xf32>
   %0:2 = stablehlo.while(%i = %c0, %acc = %z) : tensor<i32>, tensor<8xf32>

@@ -199,3 +199,12 @@ def iota_dimension(op) -> int | None:
     if op.name == "stablehlo.iota":
         return op.attributes["iota_dimension"].value
     return None
+
+
+def elementwise_combiner(op) -> str | None:
+    """add|mul|min|max when `op` is that binary element-wise op on non-i1 tensors (what a
+    loop carry that accumulates with it combines by, partition/spmd/carry.py)."""
+    if op.name not in _BODY_COMBINERS or len(op.operands) != 2 or len(op.results) != 1 \
+            or not I.is_tensor(op.results[0].type) or str(I.elem_of(op.results[0].type)) == "i1":
+        return None
+    return _BODY_COMBINERS[op.name]

@@ -21,7 +21,7 @@ from ..analysis.indexing import indexing, window_sizes
 from ..analysis.local_rules import combiner, identity, iota_dimension, local_attrs, restrict, update_combiner
 from ..ir import ir
 from ..sharding import annotations as A
-from ..partition.spmd import indices
+from ..partition.spmd import carry, indices
 from ..partition.spmd.emit import Emitter
 from ..sharding.factors import tensor_sharding
 from ..partition.spmd.reshard import Step, emit, plan, total_bytes
@@ -41,6 +41,7 @@ class Partitioner:
         self.counter = [0]
         self.steps: list[Step] = []
         self.gathered: list[str] = []     # values gathered because a factor must not be sharded
+        self.updates: dict = {}           # accumulator update result -> (while op, Accumulator, carry targets)
 
     # ------------------------------------------------------------------ helpers
     def rep(self, rank: int) -> TensorSharding:
@@ -114,7 +115,13 @@ class Partitioner:
             if name in dataflow.TERMINATORS:
                 for i, v in enumerate(list(op.operands)):
                     t = term_targets[i] if term_targets is not None else self.rep(len(self.shape(v)))
+                    if isinstance(t, Layout):           # a carry kept partial (partition/spmd/carry.py)
+                        if self.lay(v) == t:
+                            continue
+                        t = t.sharding
                     op.operands[i] = self.reshard(v, t, op)
+            elif len(op.results) == 1 and op.results[0] in self.updates and self.accumulate(op):
+                pass
             elif name in dataflow.LOOP_OPS:
                 self.loop(op)
             elif name in dataflow.BRANCH_OPS:
@@ -152,6 +159,7 @@ class Partitioner:
 
     def loop(self, op) -> None:
         carries = dataflow.loop_carries(op)
+        accs = carry.accumulators(op)        # reads the inits: before they are resharded
         sh = [self.target(r) for r, _, _ in carries]
         for i, v in enumerate(list(op.operands)):
             op.operands[i] = self.reshard(v, sh[i], op)
@@ -159,8 +167,32 @@ class Partitioner:
             for v in (r, b, c):
                 self.localize(v, s)
                 self.layout[v] = Layout(s)
+        for a in accs.values():
+            self.updates[a.update.results[0]] = (op, a, sh)
         self.block(op.regions[0].blocks[0], None)
         self.block(op.regions[1].blocks[0], sh)
+
+    def accumulate(self, op) -> bool:
+        """The update c (+) x of an accumulator carry c (partition/spmd/carry.py): when x is
+        partial with that combiner, c stays partial too (no collective in the body; the loop's
+        consumers complete it once). False: x is complete, partition the update as usual."""
+        loop, a, sh = self.updates.pop(op.results[0])
+        lay = carry.carry_layout(self.lay(op.operands[a.other]), a.kind)
+        if lay is None:
+            return False
+        r, b, c = dataflow.loop_carries(loop)[a.index]
+        for v in (r, b, c, op.results[0]):
+            self.localize(v, lay.sharding)
+            self.layout[v] = lay
+        # the identity on every device is a partial identity (in the carry's local type)
+        init = Emitter(loop, self.counter).splat(identity(a.kind, I.elem_of(b.type)), b.type)
+        self.gshape[init], self.layout[init] = self.shape(r), lay
+        old = loop.operands[a.index]
+        loop.operands[a.index] = init
+        if I.splat_value(old) is not None and not list(old.uses):
+            _owner(old).erase()
+        sh[a.index] = lay
+        return True
 
     def branch(self, op) -> None:
         sh = [self.target(r) for r in op.results]
@@ -306,6 +338,11 @@ class Partitioner:
                                   for i, (t, s) in enumerate(zip(res_types, targets))})
         ftype = ir.FunctionType.get([a.type for a in block.arguments], [v.type for v in ret.operands])
         f.attributes["function_type"] = ir.TypeAttr.get(ftype)
+
+
+def _owner(v):
+    o = v.owner
+    return o.operation if hasattr(o, "operation") else o
 
 
 def _after(op):

@@ -75,6 +75,27 @@ def test_partitioned_data_and_tensor_parallel():
     check_local(local, text, args)
 
 
+def _loop_body(text: str) -> str:
+    start = text.index("} do {")
+    return text[start:text.index("\n    }\n", start)]
+
+
+@pytest.mark.parametrize("k", [2, 4])
+def test_data_parallel_gradients_complete_once_after_the_loop(k):
+    # batch over "x"=4, weights replicated: each micro-batch's gradients are partial over
+    # "x"; the accumulator carries stay partial (partition/spmd/carry.py), so the body has
+    # no collective and each of the 5 sums (4 gradients, the loss) is all-reduced once
+    m = zoo.get("mlp")                                          # (8, 16) -> 32 -> 8, Adam
+    text, args = programs.build(m.fns["train_step"], m.args("train_step"), programs.M4,
+                                {r"^\[2\]": ("x", None)})
+    local, pctx = rewrite(text, ("rhino-accumulate", {"microbatches": k}), ("rhino-propagate", {}),
+                          ("rhino-spmd-partition", {}))
+    assert "all_reduce" not in _loop_body(local)
+    kinds = pctx.stats["rhino-spmd-partition"]["kinds"]
+    assert kinds.count("all_reduce") == len(pctx.stats["rhino-accumulate"]["accumulators"]) == 5
+    check_local(local, text, args)
+
+
 @pytest.mark.slow
 def test_partitioned_gpt_train_step():
     text, args = programs.get("gpt_train_step", "dp_tp_2x2")

@@ -1,0 +1,69 @@
+"""Which while-loop carries may stay partial: accumulators of partial contributions.
+
+A carry c that starts at the identity e of a combiner (+) (a splat; rhino-accumulate makes
+these), is updated in the body only as c' = c (+) x and is read nowhere else (not by the
+condition, not by another body op) holds after K trips e (+) x_1 (+) ... (+) x_K. When every
+x_k is partial over mesh axes P with that combiner (device p holds x_k^p, x_k = (+)_p x_k^p:
+a gradient of a batch-sharded micro-batch), device p may carry c^p = e (+) x_1^p (+) ... from
+c^p = e, because (+) is associative and commutative: (+)_p c^p = (+)_k (+)_p x_k^p = c, and e
+on every device is a valid partial value of e. So the body needs no collective for c; the
+loop's result is partial over P and its consumers after the loop complete it once (an
+all_reduce, or a reduce_scatter where the plan wants it sharded, ZeRO-2): K collectives of
+the full gradient become one. The carry then has the contribution's sharding, which can be
+coarser than the one the plan gave the loop result (a ZeRO-2 gradient shard): the body holds
+the unreduced contribution anyway, so that costs a buffer of its size, not a new one.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from ... import ir as I
+from ...analysis.local_rules import elementwise_combiner, identity
+from .strategy import Layout
+
+
+@dataclass(frozen=True)
+class Accumulator:
+    index: int            # carry number of the while op
+    kind: str             # add|mul|min|max: the combiner of the update
+    update: object        # the body's op c (+) x, whose result the body yields for the carry
+    other: int            # operand number of x in `update`
+
+
+def _op(owner):
+    return owner.operation if hasattr(owner, "operation") else owner
+
+
+def accumulators(loop) -> dict[int, Accumulator]:
+    """Carries of `loop` (a stablehlo.while, still global) that may stay partial, by carry number.
+    Structure only; whether the contribution is partial is known once the body is partitioned
+    (`carry_layout`)."""
+    body, cond = loop.regions[1].blocks[0], loop.regions[0].blocks[0]
+    yields = list(I.block_ops(body)[-1].operands)
+    out = {}
+    for i, (b, c) in enumerate(zip(body.arguments, cond.arguments)):
+        if not I.is_tensor(b.type) or list(c.uses):
+            continue
+        uses = list(b.uses)
+        if len(uses) != 1:
+            continue
+        upd = _op(uses[0].owner)
+        kind = elementwise_combiner(upd)
+        # the yield must be the update itself: then it is a top-level op of the body
+        if kind is None or yields[i] != upd.results[0] or upd.results[0].type != b.type:
+            continue
+        ops = list(upd.operands)
+        if ops.count(b) != 1:
+            continue
+        if I.splat_value(loop.operands[i]) != identity(kind, I.elem_of(b.type)):
+            continue
+        out[i] = Accumulator(i, kind, upd, 1 - ops.index(b))
+    return out
+
+
+def carry_layout(contribution: Layout, kind: str) -> Layout | None:
+    """The layout an accumulator carry keeps when what it adds each trip has `contribution`:
+    the same when that is partial with the carry's combiner; None: complete it in the body."""
+    if contribution.partial and contribution.combiner == kind:
+        return contribution
+    return None
