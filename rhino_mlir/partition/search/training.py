@@ -9,9 +9,10 @@ Two ways trade time for them (DESIGN.md "Recomputation and accumulation"):
 What the program allows is read once (train_facts.py); each candidate plan is then priced:
   time    the program at batch B/K (`scaled`: every value with a batch dim divided by K)
           priced by the planner's evaluator, its per-micro-batch ops K times and the rest
-          (the update) once: what rhino-accumulate emits, gradient reductions inside the
-          loop included; recomputation adds the evaluator's price of the ops one layer of
-          a group clones, times its layers, times K;
+          (the update) once: what rhino-accumulate emits, except that partial gradients
+          are completed once, after the loop (accumulate_price.py); recomputation adds
+          the evaluator's price of the ops one layer of a group clones, times its
+          layers, times K;
   memory  the memory model's live intervals (analysis/liveness.py) priced with the plan's
           local bytes at B/K (arguments whole), recomputation's interval changes as extra
           buffers, and the accumulators (f32 for bf16/f16 sums) live while batch-sized
@@ -26,6 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
+from .accumulate_price import completions
 from .evaluate import Cost, Evaluator, Space
 from .solve import Assignment
 from .train_facts import POLICIES, Facts
@@ -167,6 +169,8 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
     sh, asg = _shardings(cand, sc)
     base = getattr(cand, "base_cost", cand.cost)          # as the planner priced it (K = 1)
     cost = base if k == 1 and base is not None else _time(cand, sc, ev, sh, asg)
+    if k > 1:                        # partial gradients are completed once, after the loop
+        cost.add(completions(ev, fx.acc, sh), -(k - 1))
     lb = _local(ev, sc, sh, asg)
     lv = fx.lv
     known = fx.buf >= 0
