@@ -289,6 +289,9 @@ def analyze(module, microbatches: int, batch_args: list[int] | None = None) -> M
         except MicroBatchError as e:
             first_error = first_error or e
             continue
+        if len(cands) <= 1:                  # nothing to choose between: no scoring walk
+            best = (seeds, None, info)
+            break
         # the batch is what carries the work: most FLOPs in ops that keep it (a class that
         # a contraction reduces early, like a hidden dim, loses), then all per-micro-batch FLOPs
         kept = sum(cost.op_flops(op) for op, k in zip(info.ops, info.kind)
@@ -296,7 +299,7 @@ def analyze(module, microbatches: int, batch_args: list[int] | None = None) -> M
         score = (kept, sum(cost.op_flops(op) for op, k in zip(info.ops, info.kind) if k == "micro"),
                  info.kind.count("micro"))
         if best is None or score > best[1]:
-            best = (seeds, score)
+            best = (seeds, score, info)
     if best is None:
         if microbatches > 1:
             raise first_error
@@ -310,6 +313,8 @@ def analyze(module, microbatches: int, batch_args: list[int] | None = None) -> M
             raise MicroBatchError(f"batch size {b} does not divide into {microbatches} micro-batches; "
                                   f"choose one of {', '.join(map(str, divs))} (rhino does not pad "
                                   f"batches)")
+    if microbatches == 1:                    # the winning walk already was this one
+        return best[2]
     return _Analysis(f, seeds, microbatches, True).run()
 
 
