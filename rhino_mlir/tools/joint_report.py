@@ -27,7 +27,8 @@ def search(a, context, cluster):
 def _row(p, cluster) -> dict:
     d = p.to_json()
     n = cluster.num_devices // p.stages
-    d["meshes"] = [{"devices": list(range(s * n, (s + 1) * n)), "axes": [["x", p.dp], ["y", p.tp]]}
+    tps = p.tp_per_stage or [p.tp] * p.stages             # each stage's (n/t x t)
+    d["meshes"] = [{"devices": list(range(s * n, (s + 1) * n)), "axes": [["x", n // tps[s]], ["y", tps[s]]]}
                    for s in range(p.stages)]
     d["memory_per_device_bytes"] = max(p.memory_per_stage)
     return d

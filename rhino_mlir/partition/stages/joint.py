@@ -10,11 +10,26 @@ evaluator (layer_costs.py):
     step (1F1B)                 sum_s T_s + (M - 1) max_s T_s + max_s (update + gradient all-reduce)
     memory of stage s           l_s (state + gradients) + min(S - s, M) micro-batches of kept
                                 activations + one layer's (its backward) + the glue's
-The split: the smallest bottleneck T such that every stage holds at most
-min(memory cap, (T - glue) / per-layer) layers and they add up to L (exact for identical
-layers). The Megatron-style 3-D baseline (TP within a node, PP across nodes, DP over the
-rest, 1F1B, full recomputation, one example per device per micro-batch, the fewest stages
-that fit) is one point of the same space, priced by the same model.
+Recomputation is chosen per stage: stage 0 keeps S micro-batches of activations in flight,
+the last stage one, so early stages need recomputation where late ones do not. The split:
+the smallest bottleneck T at which every stage, under the policy that lets it hold the most
+layers within min(memory cap(policy), (T - glue) / per-layer(policy)), holds enough layers
+for all L (exact for identical layers); surplus layers come off where they cost most and
+each stage then runs its fastest policy that fits (`_choose`). `--remat P` forces P on every
+stage; auto also tries each policy on every stage (the same bottleneck, sometimes a smaller
+fill-and-drain sum). The Megatron-style 3-D baseline (TP within a node, PP across nodes, DP
+over the rest, 1F1B, full recomputation everywhere, one example per device per micro-batch,
+the fewest stages that fit) is one point of the same space, priced by the same model.
+
+Sub-meshes: every stage gets N/S devices, so a stage boundary is one send per device of
+G/(N/S) examples' activations (G examples per micro-batch) whatever each stage's t. With
+`sub_meshes=True` each stage also picks its own t (m = G t / (N/S) examples per device) as
+one more option of the same split. Measured (identical layers, this cost model): GPT-3
+175B-shaped on 128x8xH100 at 80 GiB (and at 48, 64, 120 GiB) never gains from it; a small
+GPT on 4x8 devices gains 3-4% at 15-20% of the unconstrained memory, where stage 0 takes
+a wider t instead of recomputing. It stays off by default because the pipeline compile
+path (launch/build/pipelined.py) builds one mesh shape for all stages (JointPlan.tp, dp);
+`tp_per_stage` carries each stage's t when it is on.
 """
 from __future__ import annotations
 
@@ -48,6 +63,7 @@ class JointPlan:
     schedule: str = "1f1b"
     name: str = "auto"
     remat_per_stage: list = field(default_factory=list)   # the repeated layers' policy, one per stage
+    tp_per_stage: list = field(default_factory=list)      # t of each stage's (N/S/t x t) sub-mesh; tp: stage 0's
 
     def to_json(self) -> dict:
         return asdict(self)
@@ -177,56 +193,81 @@ class _Model:
     def plan(self, S: int, t: int, m: int, pols, name: str = "auto") -> JointPlan | None:
         """S stages of (dp x tp t), m examples per device per micro-batch; `pols`: one policy
         for every stage, or several that each stage chooses from."""
+        d = (self.N // S) // t
+        return self.plan_meshes(S, m * d, [t], pols, name)
+
+    def plan_meshes(self, S: int, G: int, tps: list[int], pols, name: str = "auto") -> JointPlan | None:
+        """S stages of N/S devices each, G examples per micro-batch; each stage runs as
+        (N/S/t x t) for one t of `tps` (m = G t / (N/S) examples per device) and one policy of
+        `pols`. The stage boundary carries G/(N/S) examples' activations per device whatever t."""
         fx, L = self.fx, self.L
         pols = (pols,) if isinstance(pols, str) else tuple(pols)
         n = self.N // S
-        d = n // t
-        if m * d == 0 or fx.batch % (m * d):
+        if G < 1 or fx.batch % G:
             return None
-        M = fx.batch // (m * d)
-        c = self.layer(t, m)
+        M = fx.batch // G
+        cfg = []                                          # (t, d, m, costs)
+        for t in tps:
+            if n % t or (G * t) % n or G * t < n:
+                continue
+            m = G * t // n
+            cfg.append((t, n // t, m, self.layer(t, m)))
+        if not cfg:
+            return None
         hop = self.link(n + 1 if n < self.per_node else self.per_node + 1)
-        send = 2 * (fx.boundary * m / t / hop.bandwidth + hop.latency) if S > 1 else 0.0
-        glue = [send + (c.glue_first if s == 0 else 0.0) + (c.glue_last if s == S - 1 else 0.0) for s in range(S)]
-        fixed, opts = [], []
+        send = 2 * (fx.boundary * G / n / hop.bandwidth + hop.latency) if S > 1 else 0.0
+        keys, opts, glue, fixed = [], [], [], []
         for s in range(S):
             inflight = min(S - s, M)
-            f = c.act_layer["none"]                       # the layer in its backward
-            if s == 0:
-                f += c.state_glue + c.grad_glue + inflight * c.act_first
-            if s == S - 1:
-                f += (c.state_glue + c.grad_glue if S > 1 else 0.0) + c.act_last
-            fixed.append(f)
-            row = []
-            for pol in pols:
-                each = c.state_layer + c.grad_layer + inflight * c.act_layer[pol]
-                cap = min(L, int((self.budget - f) // each)) if each > 0 else L
-                row.append((c.layer_fb + c.layer_rec[pol], glue[s], cap))
+            row, gs, fs = [], [], []
+            for ci, (t, d, m, c) in enumerate(cfg):
+                g = send + (c.glue_first if s == 0 else 0.0) + (c.glue_last if s == S - 1 else 0.0)
+                f = c.act_layer["none"]                   # the layer in its backward
+                if s == 0:
+                    f += c.state_glue + c.grad_glue + inflight * c.act_first
+                if s == S - 1:
+                    f += (c.state_glue + c.grad_glue if S > 1 else 0.0) + c.act_last
+                for pol in pols:
+                    each = c.state_layer + c.grad_layer + inflight * c.act_layer[pol]
+                    cap = min(L, int((self.budget - f) // each)) if each > 0 else L
+                    row.append((c.layer_fb + c.layer_rec[pol], g, cap))
+                    gs.append(g)
+                    fs.append(f)
+                    if s == 0:
+                        keys.append((ci, pol))
             opts.append(row)
+            glue.append(gs)
+            fixed.append(fs)
         r = _choose(L, opts)
         fits = r is not None
         if r is None:                                     # how much it would need: equal split, least memory
             ls = [L // S + (1 if s < L % S else 0) for s in range(S)]
             if min(ls) < 1:
                 return None
-            pick = [max(range(len(pols)), key=lambda i: (row[i][2], -row[i][0])) for row in opts]
+            pick = [max(range(len(row)), key=lambda i: (row[i][2], -row[i][0])) for row in opts]
         else:
             ls, pick = r
-        chosen = [pols[i] for i in pick]
+        st = [cfg[keys[i][0]] for i in pick]              # each stage's (t, d, m, costs)
+        chosen = [keys[i][1] for i in pick]
         inflight = [min(S - s, M) for s in range(S)]
-        ts = [ls[s] * opts[s][pick[s]][0] + glue[s] for s in range(S)]
-        mem = [fixed[s] + ls[s] * (c.state_layer + c.grad_layer + inflight[s] * c.act_layer[chosen[s]])
-               for s in range(S)]
+        ts = [ls[s] * opts[s][pick[s]][0] + glue[s][pick[s]] for s in range(S)]
+        mem = [fixed[s][pick[s]] + ls[s] * (st[s][3].state_layer + st[s][3].grad_layer
+                                            + inflight[s] * st[s][3].act_layer[chosen[s]]) for s in range(S)]
         dp_link = self.link(n)                            # replicas of a stage, t apart
-        upd = max(ls[s] * c.layer_upd + (c.glue_upd if s in (0, S - 1) else 0.0)
-                  + (cost.collective_time("all_reduce", ls[s] * c.grad_layer + (c.grad_glue if s in (0, S - 1) else 0),
-                                          d, dp_link) if d > 1 else 0.0) for s in range(S))
+        upd = 0.0
+        for s, (t, d, m, c) in enumerate(st):
+            ends = s in (0, S - 1)
+            ar = (cost.collective_time("all_reduce", ls[s] * c.grad_layer + (c.grad_glue if ends else 0), d, dp_link)
+                  if d > 1 else 0.0)
+            upd = max(upd, ls[s] * c.layer_upd + (c.glue_upd if ends else 0.0) + ar)
         step = sum(ts) + (M - 1) * max(ts) + upd
         mfu = self.flops / (step * self.N * self.peak) if step > 0 else 0.0
         acts = max(inflight[s] * (ls[s] * c.act_layer[chosen[s]] + (c.act_first if s == 0 else 0.0))
-                   + (c.act_last if s == S - 1 else 0.0) for s in range(S))
+                   + (c.act_last if s == S - 1 else 0.0) for s, (_, _, _, c) in enumerate(st))
+        t, d, m, _ = st[0]
         return JointPlan(S, t, d, M, m, summary_policy(chosen), ls, [float(x) for x in ts], float(upd), float(step),
-                         [int(x) for x in mem], fits, float(mfu), float(acts), name=name, remat_per_stage=chosen)
+                         [int(x) for x in mem], fits, float(mfu), float(acts), name=name, remat_per_stage=chosen,
+                         tp_per_stage=[x[0] for x in st])
 
 
 def _tps(n: int, per_node: int) -> list[int]:
@@ -234,9 +275,10 @@ def _tps(n: int, per_node: int) -> list[int]:
 
 
 def search(space, fx, ro, timer, cluster, budget: float, stages: int | None = None,
-           remat: str = "auto", microbatch_sizes=(1, 2, 4, 8)) -> Search:
+           remat: str = "auto", microbatch_sizes=(1, 2, 4, 8), sub_meshes: bool = False) -> Search:
     """The fastest pipeline that fits (stage counts >= 2, or `stages`), and the Megatron-style
-    3-D baseline, for a training step whose searched graph has repeated layers."""
+    3-D baseline, for a training step whose searched graph has repeated layers.
+    `sub_meshes`: also let each stage choose its tensor-parallel ways (module docstring)."""
     t0 = time.perf_counter()
     model = _Model(space, fx, ro, timer, cluster, budget)
     L, N = model.L, model.N
@@ -254,6 +296,14 @@ def search(space, fx, ro, timer, cluster, budget: float, stages: int | None = No
             for m in ms:
                 for pol in choices:
                     p = model.plan(S, t, m, pol)
+                    out.evaluated += p is not None
+                    if p is not None and p.fits and (out.best is None or p.step_time_s < out.best.step_time_s):
+                        out.best = p
+        if sub_meshes:                                  # t per stage, same micro-batch of G examples
+            tps = _tps(n, model.per_node)
+            for G in sorted({m * (n // t) for t in tps for m in ms}):
+                for pol in choices:
+                    p = model.plan_meshes(S, G, tps, pol)
                     out.evaluated += p is not None
                     if p is not None and p.fits and (out.best is None or p.step_time_s < out.best.step_time_s):
                         out.best = p

@@ -151,3 +151,22 @@ def test_megatron_baseline_keeps_full_recomputation_everywhere(context):
     assert b.remat == "full" and b.remat_per_stage == ["full"] * b.stages and b.to_json() == forced.to_json()
     model = joint._Model(c.space, c.facts, c.roles, c.timer, cl, 2**40)
     assert b.to_json() == model.plan(b.stages, 4, 1, "full", name="megatron-3d").to_json()
+
+
+def test_tensor_parallel_ways_per_stage_when_asked(context):
+    c = context
+    cl = load_cluster("4x8xcpu-test")
+    need = max(joint.search(c.space, c.facts, c.roles, c.timer, cl, 2**40).best.memory_per_stage)
+    gains = []
+    for f, S in itertools.product((0.1, 0.12, 0.15, 0.2), (None, 4)):   # tight budgets: stage 0 may widen t
+        budget = int(need * f)
+        equal, own = (joint.search(c.space, c.facts, c.roles, c.timer, cl, budget, stages=S, sub_meshes=x).best
+                      for x in (False, True))
+        if equal is None:
+            continue
+        assert len(set(equal.tp_per_stage)) == 1 and equal.tp_per_stage[0] == equal.tp
+        assert own.fits and max(own.memory_per_stage) <= budget and own.step_time_s <= equal.step_time_s
+        assert all((32 // own.stages) % t == 0 for t in own.tp_per_stage) and own.tp == own.tp_per_stage[0]
+        if len(set(own.tp_per_stage)) > 1:
+            gains.append(equal.step_time_s / own.step_time_s)
+    assert gains and max(gains) > 1.02
