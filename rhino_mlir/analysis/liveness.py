@@ -20,6 +20,13 @@ buffer, in program order):
                  it gets no buffer: fusing compilers (XLA loop/input fusion, IREE
                  dispatch regions) recompute it inside the users, which read its inputs
                  instead. A value nobody reads gets no buffer either.
+  barrier        `optimization_barrier` results are their operands' buffers (XLA passes
+                 them through; its CPU pipeline removes barriers before fusion): no
+                 copies. So a fusing user behind a barrier (rhino-remat's anchor
+                 `leaf + -0.0`) gets a copy of the leaf's producer when that is cheap and
+                 effectively unary (broadcast operands do not count: relu(z + b) is, z + y
+                 is not), and reads the producer's inputs: the recomputation keeps z
+                 alive up to it, besides the leaf's own buffer.
   donation       an argument with `tf.aliasing_output = i` (or `jax.buffer_donor`,
                  paired with the first free result of the same type) shares its buffer
                  with that result.
@@ -35,20 +42,11 @@ import numpy as np
 from .. import ir as I
 from ..errors import RhinoError
 from . import dataflow
-from .cost import ELEMENTWISE
+from .fusion import PASS_THROUGH, fusible, fuses as _fuses
 
 TEMP, ARG, OUT, CONST = 0, 1, 2, 3              # value kinds
 
 _S = "stablehlo."
-FUSIBLE_PRODUCERS = ELEMENTWISE | frozenset(_S + n for n in """
-    broadcast_in_dim convert reshape transpose iota constant slice concatenate pad reverse
-    dynamic_slice""".split())
-FUSING_CONSUMERS = FUSIBLE_PRODUCERS - {_S + "constant", _S + "iota"} | {_S + "reduce"}
-# ...but a costly one read by several users is computed once and stored, not recomputed
-# in each (XLA's "expensive" elementwise ops: transcendentals and divisions)
-EXPENSIVE = frozenset(_S + n for n in """
-    atan2 cbrt cosine divide exponential exponential_minus_one log log_plus_one logistic
-    power remainder rsqrt sine sqrt tan tanh""".split())
 
 
 @dataclass
@@ -169,7 +167,9 @@ class _Walk:
         self.ebytes: list[int] = []
         self.loops: list[list[int]] = []       # stack: values to extend to each open loop's end
         self.walk_index = {op: k for k, op in enumerate(ops)}   # plan.json names values by it
-        self.fusible = _fusible(ops, fusion)   # values never materialized
+        self.fusible, self.dup = fusible(ops, fusion)   # never materialized / duplicated
+        self.copied: dict = {}                 # such a value -> the buffers a copy of it reads
+        self.dup_reads: dict = {}              # a barrier's result -> the same, for its fusing users
         self.reads: dict = {}                  # such a value -> the value indices it reads
         self.refs: dict = {}                   # ir.Value -> Ref (every tensor, fused or not)
 
@@ -202,12 +202,23 @@ class _Walk:
         self.end.append(at)
         self.kind.append(kind)
 
-    def use(self, v, at: int) -> None:
+    def use(self, v, at: int, fuses: bool = False) -> None:
         if v in self.reads:                    # fused into this user: it reads the inputs
             for i in self.reads[v]:
                 self._use(i, at)
+        elif fuses and v in self.dup_reads:    # a copy of its producer runs in this user
+            for i in self.dup_reads[v]:
+                self._use(i, at)
         elif v in self.index:
             self._use(self.index[v], at)
+
+    def _inputs(self, op) -> set:
+        """Buffers a fused copy of `op` reads (through values fused or duplicated into it)."""
+        out = set()
+        for v in op.operands:
+            got = self.reads.get(v) or self.dup_reads.get(v)
+            out.update(got if got is not None else [self.index[v]] if v in self.index else [])
+        return out
 
     def _use(self, i: int, at: int) -> None:
         self.end[i] = max(self.end[i], at)
@@ -228,23 +239,35 @@ class _Walk:
         if name in dataflow.LOOP_OPS:
             return self.loop(op, w)
         if op.results and all(v in self.fusible for v in op.results):
-            reads = set()
-            for v in op.operands:
-                reads.update(self.reads.get(v, ()) or ([self.index[v]] if v in self.index else []))
+            reads = self._inputs(op)
             for r, v in enumerate(op.results):
                 self.reads[v] = reads
                 self.ref(v, ("op", w, r))
             self.site(op, self.point)          # priced at the op that absorbs it
             return
+        if name in PASS_THROUGH:               # results are the operands' buffers
+            for r, (x, v) in enumerate(zip(op.operands, op.results)):
+                self.ref(v, ("op", w, r))
+                if x in self.reads:
+                    self.reads[v] = self.reads[x]
+                elif x in self.index:
+                    self.index[v] = self.index[x]
+                got = self.dup_reads.get(x) or self.copied.get(x)
+                if got is not None:
+                    self.dup_reads[v] = got
+            return
         at = self.new_point(name, op)
+        fuses = _fuses(op) if self.dup else False
         for v in op.operands:
-            self.use(v, at)
+            self.use(v, at, fuses)
         if name in dataflow.BRANCH_OPS:
             for region in op.regions:
                 self.block(region.blocks[0])
             at = self.new_point(name + ".exit", op)
         for r, v in enumerate(op.results):
             self.define(v, ("op", w, r), at, CONST if name == _S + "constant" else TEMP)
+            if v in self.dup:                  # read through a barrier: a copy runs there
+                self.copied[v] = self._inputs(op)
         self.site(op, at)
 
     def loop(self, op, w) -> None:
@@ -285,38 +308,6 @@ class _Walk:
                 self._use(same[r], e)
             else:
                 self.define(v, ("op", w, r), e)
-
-
-def _fuses(op) -> bool:
-    """Whether `op` absorbs its fusible operands. A reduce does only over the minor-most
-    dimension (XLA CPU keeps reductions over major dims vectorized, unfused)."""
-    if op.name != _S + "reduce":
-        return op.name in FUSING_CONSUMERS
-    rank = len(I.shape_of(op.operands[0].type))
-    return rank - 1 in I.ir.DenseI64ArrayAttr(op.attributes["dimensions"])
-
-
-def _fusible(ops, fusion: bool) -> set:
-    """Values that get no buffer: unread, or (with `fusion`) fused into all their users."""
-    users: dict = {}
-    for op in ops:
-        fuses = fusion and _fuses(op)
-        for v in set(op.operands):             # a user reading a value twice is one user
-            users.setdefault(v, []).append(fuses)
-    return {v for op in ops if op.name not in dataflow.LOOP_OPS for v in op.results
-            if not users.get(v) or (op.name in FUSIBLE_PRODUCERS and all(users[v])
-                                    and (len(users[v]) == 1 or _duplicable(op)))}
-
-
-def _duplicable(op) -> bool:
-    """Whether fusing `op` into several users is worth recomputing it in each: not when it
-    is expensive, nor when it reads more than one full-rank tensor (each copy would read
-    them all again; XLA's "effectively at most unary" rule)."""
-    if op.name in EXPENSIVE:
-        return False
-    rank = sum(1 for d in I.shape_of(op.results[0].type) if d > 1)
-    return sum(1 for v in op.operands
-               if I.is_tensor(v.type) and sum(1 for d in I.shape_of(v.type) if d > 1) >= rank) <= 1
 
 
 def liveness(module, fusion: bool = True) -> Liveness:

@@ -17,12 +17,18 @@ constants; reshards included), constants apart. `peak` is the liveness peak;
 assignment adds up (every result its own buffer for the whole run), checked against
 XLA in benchmarks/bench_memory.py.
 
+A result whose @main sharding (`("result", r)`) differs from its value's is resharded at
+the return (rhino-spmd-partition emits the collective there): the output buffer has the
+result's local size and is written at the last point, while the value as computed stays a
+temporary until then (an updated parameter computed sharded and returned replicated costs
+the replicated output plus its shard).
+
     lv = liveness(module)                      # once: the IR walk
     peak, point = lv.peak(local_bytes(lv, shardings, mesh))   # per candidate: numpy
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from math import prod
 from typing import Callable, Mapping, Sequence
 
@@ -141,6 +147,7 @@ def report(lv: Liveness, shardings: Shardings = None, mesh: Mesh | None = None,
     """The breakdown for one sharding of a walked program; `extra`: (starts, ends, bytes) of
     buffers the program does not name (the partitioner's reshards: partition/spmd/memory.py)."""
     w = local_bytes(lv, shardings, mesh)
+    lv, w, extra = _resharded_results(lv, w, shardings, mesh, extra)
     total = lv.profile(w, extra=extra)
     temps = lv.profile(w, [TEMP], extra)
     t, tt = int(np.argmax(total)), int(np.argmax(temps))
@@ -163,6 +170,34 @@ def report(lv: Liveness, shardings: Shardings = None, mesh: Mesh | None = None,
         peak_op_index=lv.point_ops[t] if t < len(lv.point_ops) else None)
 
 
+def _resharded_results(lv: Liveness, w: np.ndarray, shardings: Shardings, mesh: Mesh | None, extra):
+    """(lv, w, extra) with every result resharded at the return priced as the module
+    docstring says: its buffer written at the last point with the result's size, the value
+    as computed an extra temporary from its definition to the end."""
+    if shardings is None or mesh is None:
+        return lv, w, extra
+    get = sharding_lookup(shardings)
+    last = len(lv.points) - 1
+    rows, w2, start = [], None, None
+    for r, i in enumerate(lv.results):
+        sh = get(("result", r), None)
+        if sh is None or r in lv.aliases or lv.kind[i] != OUT or lv.start[i] == last:
+            continue
+        b = local_nbytes(lv.shapes[i], sh, mesh, int(lv.elem_bytes[i]))
+        if b == w[i]:
+            continue
+        if w2 is None:
+            w2, start = w.copy(), lv.start.copy()
+        rows.append((int(lv.start[i]), last, int(w[i])))
+        w2[i], start[i] = b, last
+    if not rows:
+        return lv, w, extra
+    a = np.array(rows, dtype=np.int64)
+    add = (a[:, 0], a[:, 1], a[:, 2])
+    extra = add if extra is None else tuple(np.concatenate([x, y]) for x, y in zip(extra, add))
+    return replace(lv, start=start), w2, extra
+
+
 def shardings_from_ir(module, lv: Liveness) -> tuple[dict, Mesh | None]:
     """({key: TensorSharding}, mesh) from the annotations rhino-propagate writes."""
     from ..sharding import annotations as A
@@ -174,6 +209,10 @@ def shardings_from_ir(module, lv: Liveness) -> tuple[dict, Mesh | None]:
             s = A.arg_sharding(f, i)
             if s is not None:
                 out[("arg", i)] = s
+        for r in range(len(lv.results)):
+            s = A.result_sharding(f, r)
+            if s is not None:
+                out[("result", r)] = s
         for k, op in enumerate(I.walk_ops(f)):
             shs = A.op_shardings(op)
             for r, s in enumerate(shs or ()):

@@ -123,6 +123,37 @@ def test_donated_argument_is_not_counted_twice():
     assert donated.aliased == KB and donated.xla_comparable == plain.xla_comparable - KB
 
 
+def test_barrier_passes_buffers_through_and_a_copy_behind_it_reads_the_producers_inputs():
+    # rhino-remat's shape: h = relu(z + b) is kept; behind a barrier, the anchor h + g (an
+    # element-wise user) gets a copy of relu(z + b), so z lives up to it; the barrier's
+    # results are h's and g's buffers, not copies
+    body = f"""
+    %z = {dot('%a', '%a')}
+    %bb = stablehlo.broadcast_in_dim %b, dims = [1] : (tensor<16xf32>) -> {T}
+    %s = stablehlo.add %z, %bb : {T}
+    %c0 = stablehlo.constant dense<0.0> : tensor<f32>
+    %zero = stablehlo.broadcast_in_dim %c0, dims = [] : (tensor<f32>) -> {T}
+    %h = stablehlo.maximum %s, %zero : {T}
+    %y = {dot('%h', '%a')}
+    %g = {dot('%y', '%a')}
+    %w:2 = stablehlo.optimization_barrier %g, %h : {T}, {T}
+    %anchored = stablehlo.add %w#1, %w#0 : {T}
+    %r = {dot('%anchored', '%a')}
+    return %r : {T}"""
+    mod, lv = live(body, args=f"%a: {T}, %b: tensor<16xf32>")
+    at = {k[1]: i for i, k in enumerate(lv.keys) if k[0] == "op"}    # walk index -> buffer
+    z, h, anchored = at[0], at[5], at[9]
+    assert 8 not in at                                          # the barrier: no buffers of its own
+    assert lv.end[z] == lv.start[anchored]                      # read by the copy in the anchor
+    assert lv.end[h] < lv.start[anchored]                       # the copy does not read h
+    # the same without the barrier: an element-wise user of h reads h (no copy), z dies early
+    plain = body.replace(f"%w:2 = stablehlo.optimization_barrier %g, %h : {T}, {T}\n", "")
+    mod, lv = live(plain.replace("%w#1, %w#0", "%h, %g"), args=f"%a: {T}, %b: tensor<16xf32>")
+    at = {k[1]: i for i, k in enumerate(lv.keys) if k[0] == "op"}
+    z, h, anchored = at[0], at[5], at[8]
+    assert lv.end[z] < lv.end[h] == lv.start[anchored]
+
+
 # ----------------------------------------------------------------------------- shardings
 
 MESH4 = 'sdy.mesh @mesh = <["x"=4]>'
@@ -164,6 +195,26 @@ def test_partial_dot_and_gathered_operand_add_reshard_buffers():
     starts, ends, nbytes = SM.reshards(M.liveness(mod), *M.shardings_from_ir(mod, M.liveness(mod)))
     assert sorted(nbytes.tolist()) == [KB, KB]          # partial 16x16 product, gathered b
     assert with_rs.temporaries == without.temporaries + KB and with_rs.reshards == KB
+
+
+def test_result_resharded_at_the_return_is_a_replicated_output_plus_its_shard():
+    # u = a + a computed row-sharded and returned replicated (an updated parameter under
+    # ZeRO): the output buffer is the replicated 1 KiB, the shard stays a temporary
+    t = "tensor<16x16xf32>"
+    x = '#sdy.sharding<@mesh, [{"x"}, {}]>'
+    rep = '#sdy.sharding<@mesh, [{}, {}]>'
+    ctx, mod = module(f"""
+    %0 = stablehlo.add %a, %a {{sdy.sharding = #sdy.sharding_per_value<[<@mesh, [{{"x"}}, {{}}]>]>}} : {t}
+    return %0 : {t}""", args=f"%a: {t} {{sdy.sharding = {x}}}", results=f"{t} {{sdy.sharding = {rep}}}",
+        mesh=MESH4)
+    r = SM.memory_report(mod, reshard=False)
+    assert (r.arguments, r.outputs) == (KB // 4, KB)
+    assert r.xla_temporaries == KB // 4 and r.xla_comparable == KB // 4 + KB + KB // 4
+    same = SM.memory_report(module(f"""
+    %0 = stablehlo.add %a, %a {{sdy.sharding = #sdy.sharding_per_value<[<@mesh, [{{"x"}}, {{}}]>]>}} : {t}
+    return %0 : {t}""", args=f"%a: {t} {{sdy.sharding = {x}}}", results=f"{t} {{sdy.sharding = {x}}}",
+        mesh=MESH4)[1], reshard=False)
+    assert (same.outputs, same.xla_temporaries) == (KB // 4, 0)
 
 
 # ----------------------------------------------------------------------------- fast API

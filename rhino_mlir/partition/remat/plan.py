@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 
 from ... import ir as I
 from ...analysis import cost, dataflow, rules
-from ...analysis.liveness import FUSIBLE_PRODUCERS
+from ...analysis.fusion import FUSIBLE_PRODUCERS
 from ...analysis.recompute import clonable, kept_by_selective
 from ...errors import RhinoError
 from ..stages.microbatch import analyze as microbatch_analyze
