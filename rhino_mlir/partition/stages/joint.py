@@ -24,10 +24,10 @@ the fewest stages that fit) is one point of the same space, priced by the same m
 Sub-meshes: every stage gets N/S devices, so a stage boundary is one send per device of
 G/(N/S) examples' activations (G examples per micro-batch) whatever each stage's t. With
 `sub_meshes=True` each stage also picks its own t (m = G t / (N/S) examples per device) as
-one more option of the same split. Measured (identical layers, this cost model): GPT-3
-175B-shaped on 128x8xH100 at 80 GiB (and at 48, 64, 120 GiB) never gains from it; a small
-GPT on 4x8 devices gains 3-4% at 15-20% of the unconstrained memory, where stage 0 takes
-a wider t instead of recomputing. It stays off by default because the pipeline compile
+one more option of the same split. Measured (identical layers, this cost model): the GPT-3
+175B shape on 128x8xH100 never gains from it (budgets 32 to 120 GiB: every stage keeps the
+same t); the 16-layer test GPT (d 64) on 4x8 CPU-profile devices gains 5-30% at 10-12% of
+its unconstrained memory, where stage 0 takes a wider t instead of fewer layers. It stays off by default because the pipeline compile
 path (launch/build/pipelined.py) builds one mesh shape for all stages (JointPlan.tp, dp);
 `tp_per_stage` carries each stage's t when it is on.
 """
