@@ -103,6 +103,11 @@ def _carried(f) -> set[int]:
     return out
 
 
+def _nested(op) -> list:
+    """`op` and the ops in its regions (no generator for the common op without regions)."""
+    return [op, *I.walk_ops(op)] if len(op.regions) else [op]
+
+
 def _ancestors(ops, producer, roots) -> set[int]:
     seen: set[int] = set()
     todo = [producer[v] for v in roots if v in producer]
@@ -111,7 +116,7 @@ def _ancestors(ops, producer, roots) -> set[int]:
         if i in seen:
             continue
         seen.add(i)
-        for o in [ops[i]] + list(I.walk_ops(ops[i])):
+        for o in _nested(ops[i]):
             todo.extend(producer[v] for v in o.operands if v in producer)
     return seen
 
@@ -121,7 +126,8 @@ def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = Non
     `batch_args`: arguments whose dim 0 is the batch (the planner knows them; without them
     microbatch.analyze searches for the batch itself, which costs seconds on big programs)."""
     f = I.main_func(module)
-    for op in I.walk_ops(f):
+    walked = list(I.walk_ops(f))             # every op, walk order (the plan's value names)
+    for op in walked:
         if op.name in dataflow.CALL_OPS:
             raise RematError(f"{who}: @main calls a function; run rhino-inline first")
     rules.populate(module)
@@ -134,13 +140,13 @@ def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = Non
     producer = {v: i for i, op in enumerate(ops) for v in op.results}
     users: dict = {}
     for i, op in enumerate(ops):
-        for o in [op] + list(I.walk_ops(op)):
+        for o in _nested(op):
             for v in o.operands:
                 lst = users.setdefault(v, [])
                 if not lst or lst[-1] != i:
                     lst.append(i)
     per_example = {v for v, k in info.vkind.items() if k == "micro"}
-    ret = I.block_ops(block)[-1]
+    ret = block.operations[len(block.operations) - 1]
     carried = _carried(f)
     cands = []
     for j, v in enumerate(ret.operands):
@@ -160,7 +166,7 @@ def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = Non
     an.acc, an.batch = dict(info.acc), info.batch if info.strict else 0   # 0: cannot be split
     an.const_dim = {v: next(iter(ds)) for v, ds in info.demand.items()   # constants built at the
                     if len(ds) == 1 and v not in an.batch_dim and info.strict}  # batch's shape (a mask)
-    an.ids = {r: f"{k}:{j}" for k, op in enumerate(I.walk_ops(f)) for j, r in enumerate(op.results)}
+    an.ids = {r: f"{k}:{j}" for k, op in enumerate(walked) for j, r in enumerate(op.results)}
     _layers(an)
     if not any(L.residuals for L in an.layers):
         raise RematError(f"{who}: @main has no backward pass: no forward value of the loss "
@@ -226,7 +232,7 @@ def _layers(an: Analysis) -> None:
         op = an.ops[i]
         if i in an.forward or not any(r in an.per_example for r in op.results):
             continue
-        ls = [value_layer[v] for o in [op] + list(I.walk_ops(op)) for v in o.operands if v in value_layer]
+        ls = [value_layer[v] for o in _nested(op) for v in o.operands if v in value_layer]
         if ls:
             an.layers[max(ls)].ops.append(i)
             value_layer.update((r, max(ls)) for r in op.results)
