@@ -12,16 +12,85 @@ import json
 import sys
 
 
-def search(a, context, cluster):
-    """joint.Search for a multi-node cluster and a training step with repeated layers, or None."""
+def search(a, context, cluster, stages: int | None = None):
+    """joint.Search for a training step with repeated layers, or None: on a multi-node cluster
+    with `--stages auto`, or restricted to `stages` (then on any cluster). `--microbatches K`
+    keeps only plans with K micro-batches, `--remat P` only policy P."""
     from ..partition.stages import joint
-    if context is None or context.facts is None or getattr(a, "stages", None):
+    if context is None or context.facts is None:
         return None
-    if cluster.num_nodes < 2:
+    if stages is None and (getattr(a, "stages", None) or cluster.num_nodes < 2):
         return None
-    s = joint.search(context.space, context.facts, context.roles, context.timer, cluster,
-                     cluster.memory_per_device, remat=getattr(a, "remat", None) or "auto")
-    return s if s.evaluated else None
+    remat = getattr(a, "remat", None) or "auto"
+    args = (context.space, context.facts, context.roles, context.timer, cluster, cluster.memory_per_device)
+    K, B = getattr(a, "microbatches", None), context.facts.batch
+    if not K:
+        s = joint.search(*args, stages=stages, remat=remat)
+        return s if s.evaluated else None
+    # K micro-batches of m examples on each of d data-parallel devices: m = B / (K d)
+    sizes = sorted({B // (K * d) for d in range(1, cluster.num_devices + 1) if B and B % (K * d) == 0})
+    out = None
+    for m in sizes:
+        s = joint.search(*args, stages=stages, remat=remat, microbatch_sizes=(m,))
+        if out is None:
+            out = s
+            out.best = None
+        else:
+            out.evaluated += s.evaluated
+            out.seconds += s.seconds
+        if s.best is not None and s.best.microbatches == K and \
+                (out.best is None or s.best.step_time_s < out.best.step_time_s):
+            out.best = s.best
+    return out if out is not None and out.evaluated else None
+
+
+def choose(a, module, cluster, run_planner, progress: bool = True):
+    """The single-stage planner and, where it applies, the joint search (`--stages auto`):
+    (planner Result or None, its NoPlanFits or None, planner context, joint.Search or None,
+    whether the pipeline is chosen: it fits and is faster, or no single-stage plan fits)."""
+    from ..partition.search.train_plan import NoPlanFits
+    try:
+        res = run_planner(a, module, progress)
+        failed, context = None, getattr(res, "context", None)
+    except NoPlanFits as e:
+        res, failed, context = None, e, e.context
+    s = search(a, context, cluster)
+    ok = s is not None and s.best is not None
+    chosen = ok and (res is None or s.best.step_time_s < res.plan.prediction.step_time_s)
+    if res is None and not ok:
+        raise failed
+    return res, failed, context, s, chosen
+
+
+def _repeated(an) -> bool:
+    """A training step whose layer analysis has a group of at least two identical layers."""
+    return an is not None and any(len(g.layers) >= 2 for g in an.groups)
+
+
+def joint_for_stages(a, module, cluster, an, run_planner, progress: bool = False):
+    """(joint.Search restricted to a.stages, planner context, single-stage Result or None) for a
+    training step with repeated layers and no shardings of its own, else None (the op-level
+    pipeline then). `an`: plan_cmd.check_stages' layer analysis; `run_planner`: plan_cmd's."""
+    import argparse
+    from ..errors import RhinoError
+    from ..partition.search.train_plan import NoPlanFits
+    from ..sharding import annotations as A
+    if not _repeated(an) or A.module_mesh(module, "rhino compile") is not None:
+        return None
+    b = argparse.Namespace(**{**vars(a), "cluster": cluster.spec})
+    try:
+        res = run_planner(b, module, progress)
+        context = getattr(res, "context", None)
+    except NoPlanFits as e:
+        res, context = None, e.context
+    s = search(a, context, cluster, a.stages)
+    if s is None:
+        return None                          # more stages than repeated layers, ...: op-level
+    if s.best is None:
+        raise RhinoError(f"no {a.stages}-stage pipeline of the {s.evaluated} evaluated fits "
+                         f"{cluster.memory_per_device / 2**20:.0f}MiB per device on {cluster.spec}; "
+                         f"raise --memory or use more stages or devices")
+    return s, context, res
 
 
 def _row(p, cluster) -> dict:
@@ -85,7 +154,7 @@ def emit(a, s, context, cluster, single) -> int:
     if a.json:
         print(json.dumps(plan_json(s, context, cluster, single)))
     else:
-        if single is not None:
+        if single is not None and not getattr(a, "stages", None):
             print(f"a {s.best.stages}-stage pipeline is predicted faster than the best single-stage plan: "
                   "chosen", file=sys.stderr)
         print(text(s, cluster, single["step_time_s"] if single else None), end="")

@@ -31,11 +31,16 @@ def _progress(enabled: bool):
     return say
 
 
-def plan_text(a, text: str, filename: str, progress: bool = True):
-    """The annotated global program to partition, and the Plan (None without planner)."""
+def plan_text(a, text: str, filename: str, progress: bool = True, planned=None):
+    """The annotated global program to partition, and the Plan (None without planner).
+    `planned`: (inlined module, planner Result) already made for this program."""
     from .. import ir as I
     from ..passes import PassContext
     from ..passes.pass_pipeline import run_pipeline_str
+    if planned is not None:
+        from ..partition.search.apply import write_result
+        write_result(planned[0], planned[1])
+        return I.print_module(planned[0]), planned[1].plan
     plan_file = getattr(a, "plan", None)
     if not plan_file and not getattr(a, "cluster", None):
         return text, None
@@ -85,21 +90,24 @@ def _cluster(a):
     return cl.with_memory(a.memory) if a.memory else cl
 
 
-def check_stages(a, module) -> None:
+def check_stages(a, module):
     """--stages S larger than the training step's layer count: one line (after the device
-    count's own checks, which plan_pipeline makes)."""
+    count's own checks, which plan_pipeline makes). Returns the layer analysis of a training
+    step (partition/remat/plan.py), else None."""
     from ..cluster import load_cluster
     from ..partition.remat.plan import analyze
     n = load_cluster(a.cluster or f"1x{a.stages}xcpu").num_devices
     if a.stages > n or n % a.stages:
-        return
+        return None
     try:
         with module.context:
-            layers = len(analyze(module, "rhino", batch_args(a)).layers)
+            an = analyze(module, "rhino", batch_args(a))
     except RhinoError:
-        return                               # not a training step: the stage ILP decides
+        return None                          # not a training step: the stage ILP decides
+    layers = len(an.layers)
     if a.stages > layers:
         raise RhinoError(f"--stages {a.stages} is more than the {layers} layers of @main; use at most {layers}")
+    return an
 
 
 def auto_pipeline(a, module, res):
@@ -157,25 +165,22 @@ def cmd_plan(a) -> int:
     run_pipeline_str(module, "builtin.module(rhino-inline)", PassContext(ctx))
     parse_s = time.perf_counter() - t0
     if wanted(a):
-        check_stages(a, module)
+        from . import joint_report
+        found = joint_report.joint_for_stages(a, module, _cluster(a), check_stages(a, module), run_planner,
+                                              progress=not a.json)
+        if found is not None:
+            s, context, res = found
+            return joint_report.emit(a, s, context, _cluster(a), _plan_json(res.plan) if res else None)
         return pipeline_report(a, module)
-    from ..partition.search.train_plan import NoPlanFits
     from . import joint_report
-    try:
-        res = run_planner(a, module, progress=not a.json)
-        failed, context = None, getattr(res, "context", None)
-    except NoPlanFits as e:
-        res, failed, context = None, e, e.context
     cl = _cluster(a)
-    joint = joint_report.search(a, context, cl)
+    res, _, context, joint, chosen = joint_report.choose(a, module, cl, run_planner, progress=not a.json)
     if res is None:
-        if joint is None or joint.best is None:
-            raise failed
         return joint_report.emit(a, joint, context, cl, None)
     plan = res.plan
     plan.search["parse_and_inline_s"] = parse_s
     plan.search["total_s"] = (plan.search.get("total_s") or 0.0) + parse_s
-    if joint is not None and joint.best is not None and joint.best.step_time_s < plan.prediction.step_time_s:
+    if chosen:
         return joint_report.emit(a, joint, context, cl, _plan_json(plan))
     pipe = auto_pipeline(a, module, res) if joint is None else None
     if pipe is not None:

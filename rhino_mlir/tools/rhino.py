@@ -110,9 +110,12 @@ def cmd_compile(a) -> Path:
     text = src.read_text()
     if flags.wanted(a):
         return pipeline_cmd.compile_cmd(a, text, src)
+    path, planned = pipeline_cmd.auto_compile(a, text, src)      # --stages auto: the joint plan
+    if path is not None:
+        return path
     plan = None
     if not a.local:
-        text, p = plan_cmd.plan_text(a, text, str(src))
+        text, p = plan_cmd.plan_text(a, text, str(src), planned=planned)
         plan = p.to_json() if p is not None else None
         if p is None and ((a.microbatches or 1) > 1 or a.remat in ("selective", "full")):
             raise RhinoError("--microbatches / --remat are planner choices: add --cluster (or --plan with a "

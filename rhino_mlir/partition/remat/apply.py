@@ -97,14 +97,18 @@ def _clone_layer(an: Analysis, c, replace: dict) -> int:
     return len(c.ops)
 
 
-def apply_remat(module, policies: dict[int, str], default: str = "none", who: str = "rhino-remat") -> dict:
+def apply_remat(module, policies: dict[int, str], default: str = "none", who: str = "rhino-remat",
+                layers: dict[int, str] | None = None) -> dict:
     """Recompute the layers of each group by its policy ({group: none|selective|full}, groups
-    of plan_remat(module); groups not named get `default`). Rewrites `module` in place and
-    returns the report that is also written to the module's `rhino.remat` attribute."""
-    for g, p in list(policies.items()) + [("*", default)]:
+    of plan_remat(module); groups not named get `default`). `layers` ({layer index: policy})
+    overrides the group's policy for single layers (a pipeline stage's layers). Rewrites
+    `module` in place and returns the report that is also written to the module's
+    `rhino.remat` attribute."""
+    layers = layers or {}
+    for g, p in list(policies.items()) + [("*", default)] + [(f"layer {i}", p) for i, p in layers.items()]:
         if p not in POLICIES:
             raise RematError(f"{who}: unknown policy '{p}' for group {g}; use one of {', '.join(POLICIES)}")
-    if all(p == "none" for p in list(policies.values()) + [default]):
+    if all(p == "none" for p in list(policies.values()) + [default] + list(layers.values())):
         return {"groups": [], "cloned_ops": 0, "barriers": 0, "dropped": [], "dropped_bytes": 0,
                 "read_by_recompute": [], "erased_ops": 0}
     with module.context, ir.Location.unknown():
@@ -121,7 +125,7 @@ def apply_remat(module, policies: dict[int, str], default: str = "none", who: st
         residuals = {r for L in an.layers for r in L.residuals}
         touched = []
         for L in an.layers:
-            c = chain(an, L, policies.get(L.group, default)) if L.group >= 0 else None
+            c = chain(an, L, layers.get(L.index, policies.get(L.group, default))) if L.group >= 0 else None
             if c is None or not c.dropped:
                 continue
             report["cloned_ops"] += _clone_layer(an, c, replace)

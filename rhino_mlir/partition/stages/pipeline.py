@@ -282,9 +282,14 @@ def _meshes(cluster: Cluster, stages: int, n: int) -> list:
 
 def annotate(module, plan: PipelinePlan) -> None:
     """Write the plan's stages as `rhino.stage` on @main's ops (per-micro-batch ops only)."""
+    write_stage_attrs(module, plan.stage_of)
+
+
+def write_stage_attrs(module, stage_of: dict) -> None:
+    """`rhino.stage` on @main's ops: {op index (terminator excluded) -> stage}."""
     with module.context:
         block = I.main_func(module).regions[0].blocks[0]
         ops = [op for op in I.block_ops(block)][:-1]
         i64 = I.ir.IntegerType.get_signless(64)
-        for i, s in plan.stage_of.items():
+        for i, s in stage_of.items():
             ops[int(i)].attributes[STAGE_ATTR] = I.ir.IntegerAttr.get(i64, int(s))
