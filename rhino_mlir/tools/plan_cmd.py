@@ -130,7 +130,11 @@ def auto_pipeline(a, module, res):
 
 
 def _plan_json(plan) -> dict:
-    d = asdict(plan)                         # microbatches, remat, activation_bytes included
+    values, plan.values = plan.values, {}    # one per value (100k on a 96-layer step): not
+    try:                                     # printed, so not deep-copied by asdict either
+        d = asdict(plan)                     # microbatches, remat, activation_bytes included
+    finally:
+        plan.values = values
     d["step_time_s"] = plan.prediction.step_time_s
     d["memory_per_device_bytes"] = plan.prediction.memory_per_device_bytes
     d["search_time_s"] = plan.search["total_s"]
