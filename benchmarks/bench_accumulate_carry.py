@@ -43,14 +43,14 @@ def previous_behaviour(on: bool):
     from rhino_mlir.partition.search import training
     from rhino_mlir.partition.search.evaluate import Cost
     from rhino_mlir.partition.spmd import carry
-    saved = carry.accumulators, training.completions
+    saved = carry.accumulators, training.correction
     if on:
         carry.accumulators = lambda loop: {}
-        training.completions = lambda *a: Cost()
+        training.correction = lambda *a: Cost()
     try:
         yield
     finally:
-        carry.accumulators, training.completions = saved
+        carry.accumulators, training.correction = saved
 
 
 def _rhino(*argv) -> tuple[int, str, str]:

@@ -170,6 +170,41 @@ func.func @main(%arg0: tensor<8x16xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}
 
 // -----
 
+// A bf16 contribution widened before it is added to an f32 accumulator (how rhino-accumulate
+// sums low-precision gradients): each device widens its own partial sums, the carry stays
+// partial, and the one all_reduce after the loop is in f32.
+// CHECK-LABEL: func.func @main
+// CHECK: } do {
+// CHECK-NOT: stablehlo.all_reduce
+// CHECK: %[[W:.*]] = stablehlo.convert %{{.*}} : (tensor<8xbf16>) -> tensor<8xf32>
+// CHECK: stablehlo.add %{{.*}}, %[[W]] : tensor<8xf32>
+// CHECK: stablehlo.return
+// CHECK-NEXT: }
+// CHECK-NEXT: "stablehlo.all_reduce"(%{{.*}}#1)
+// CHECK: }) : (tensor<8xf32>) -> tensor<8xf32>
+sdy.mesh @mesh = <["x"=4]>
+func.func @main(%arg0: tensor<8x16xbf16> {sdy.sharding = #sdy.sharding<@mesh, [{}, {"x"}]>}) -> (tensor<8xf32> {sdy.sharding = #sdy.sharding<@mesh, [{}]>}) {
+  %c0 = stablehlo.constant dense<0> : tensor<i32>
+  %z = stablehlo.constant dense<0.0> : tensor<8xf32>
+  %0:2 = stablehlo.while(%i = %c0, %acc = %z) : tensor<i32>, tensor<8xf32>
+    cond {
+      %c3 = stablehlo.constant dense<3> : tensor<i32>
+      %p = stablehlo.compare LT, %i, %c3 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+      stablehlo.return %p : tensor<i1>
+    } do {
+      %c = stablehlo.constant dense<0.0> : tensor<bf16>
+      %r = stablehlo.reduce(%arg0 init: %c) applies stablehlo.add across dimensions = [1] : (tensor<8x16xbf16>, tensor<bf16>) -> tensor<8xbf16>
+      %w = stablehlo.convert %r : (tensor<8xbf16>) -> tensor<8xf32>
+      %a = stablehlo.add %acc, %w : tensor<8xf32>
+      %one = stablehlo.constant dense<1> : tensor<i32>
+      %i2 = stablehlo.add %i, %one : tensor<i32>
+      stablehlo.return %i2, %a : tensor<i32>, tensor<8xf32>
+    }
+  return %0#1 : tensor<8xf32>
+}
+
+// -----
+
 // case: the branches' yields are tied to the results, so both branches run on local
 // shards of the captured value and the result keeps [{"x"}, {"y"}]; the index is a
 // replicated scalar.

@@ -208,3 +208,16 @@ def elementwise_combiner(op) -> str | None:
             or not I.is_tensor(op.results[0].type) or str(I.elem_of(op.results[0].type)) == "i1":
         return None
     return _BODY_COMBINERS[op.name]
+
+
+def passes_partial(op) -> bool:
+    """Whether `op` may run on each device's partial value of its operand, the results then
+    combined: f(a (+) b) = f(a) (+) f(b). True for a widening float convert (bf16 -> f32; equal
+    up to the narrow type's rounding, which the sum in the wider type no longer pays)."""
+    if op.name != "stablehlo.convert" or not I.is_tensor(op.results[0].type):
+        return False
+    a, b = str(I.elem_of(op.operands[0].type)), str(I.elem_of(op.results[0].type))
+    return a in _FLOAT_BITS and b in _FLOAT_BITS and _FLOAT_BITS[b] >= _FLOAT_BITS[a]
+
+
+_FLOAT_BITS = {"bf16": 16, "f16": 16, "f32": 32, "f64": 64}

@@ -42,6 +42,7 @@ class Partitioner:
         self.steps: list[Step] = []
         self.gathered: list[str] = []     # values gathered because a factor must not be sharded
         self.updates: dict = {}           # accumulator update result -> (while op, Accumulator, carry targets)
+        self.widen: dict = {}             # its contribution's widening convert result -> combiner
 
     # ------------------------------------------------------------------ helpers
     def rep(self, rank: int) -> TensorSharding:
@@ -122,6 +123,8 @@ class Partitioner:
                     op.operands[i] = self.reshard(v, t, op)
             elif len(op.results) == 1 and op.results[0] in self.updates and self.accumulate(op):
                 pass
+            elif len(op.results) == 1 and op.results[0] in self.widen and self.keep_partial(op):
+                pass
             elif name in dataflow.LOOP_OPS:
                 self.loop(op)
             elif name in dataflow.BRANCH_OPS:
@@ -169,6 +172,8 @@ class Partitioner:
                 self.layout[v] = Layout(s)
         for a in accs.values():
             self.updates[a.update.results[0]] = (op, a, sh)
+            if a.through is not None:
+                self.widen[a.through.results[0]] = a.kind
         self.block(op.regions[0].blocks[0], None)
         self.block(op.regions[1].blocks[0], sh)
 
@@ -192,6 +197,18 @@ class Partitioner:
         if I.splat_value(old) is not None and not list(old.uses):
             _owner(old).erase()
         sh[a.index] = lay
+        return True
+
+    def keep_partial(self, op) -> bool:
+        """A widening convert feeding only an accumulator update (partition/spmd/carry.py): on
+        an operand partial with the carry's combiner, it converts each device's partial value."""
+        kind = self.widen.pop(op.results[0])
+        lay = self.lay(op.operands[0])
+        if not lay.partial or lay.combiner != kind:
+            return False
+        r = op.results[0]
+        self.localize(r, lay.sharding)
+        self.layout[r] = lay
         return True
 
     def branch(self, op) -> None:

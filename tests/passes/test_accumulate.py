@@ -6,6 +6,8 @@ must still partition (rhino-propagate + rhino-spmd-partition: the loop carries k
 shardings, the per-device program equals the single-device one); and it must lower XLA's
 peak temporary memory, since only one micro-batch's activations are live at a time.
 """
+import re
+
 import numpy as np
 import pytest
 
@@ -93,6 +95,21 @@ def test_data_parallel_gradients_complete_once_after_the_loop(k):
     assert "all_reduce" not in _loop_body(local)
     kinds = pctx.stats["rhino-spmd-partition"]["kinds"]
     assert kinds.count("all_reduce") == len(pctx.stats["rhino-accumulate"]["accumulators"]) == 5
+    check_local(local, text, args)
+
+
+def test_data_parallel_bf16_gradients_complete_once_in_f32():
+    # rhino-accumulate sums bf16 gradients in f32 (c + convert(g)): each device widens its
+    # own partial gradient, so the carries still stay partial and complete once, in f32
+    m = zoo.get("mlp", dims=(16, 32, 8), dtype="bfloat16")
+    text, args = programs.build(m.fns["train_step_sgd"], m.args("train_step_sgd"), programs.M4,
+                                {r"^\[1\]": ("x", None)})
+    local, pctx = rewrite(text, ("rhino-accumulate", {"microbatches": 2}), ("rhino-propagate", {}),
+                          ("rhino-spmd-partition", {}))
+    assert "all_reduce" not in _loop_body(local)
+    assert pctx.stats["rhino-spmd-partition"]["kinds"].count("all_reduce") == 5
+    reduced = re.findall(r'"stablehlo.all_reduce".*?\}\) : \(tensor<([^>]*)>\)', local, re.S)
+    assert len(reduced) == 5 and all(t.endswith("f32") for t in reduced), reduced    # in f32
     check_local(local, text, args)
 
 

@@ -27,7 +27,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .accumulate_price import completions
+from .accumulate_price import correction
 from .evaluate import Cost, Evaluator, Space
 from .solve import Assignment
 from .train_facts import POLICIES, Facts
@@ -170,7 +170,7 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
     base = getattr(cand, "base_cost", cand.cost)          # as the planner priced it (K = 1)
     cost = base if k == 1 and base is not None else _time(cand, sc, ev, sh, asg)
     if k > 1:                        # partial gradients are completed once, after the loop
-        cost.add(completions(ev, fx.acc, sh), -(k - 1))
+        cost.add(correction(ev, fx.acc, sh, k))
     lb = _local(ev, sc, sh, asg)
     lv = fx.lv
     known = fx.buf >= 0

@@ -12,13 +12,16 @@ all_reduce, or a reduce_scatter where the plan wants it sharded, ZeRO-2): K coll
 the full gradient become one. The carry then has the contribution's sharding, which can be
 coarser than the one the plan gave the loop result (a ZeRO-2 gradient shard): the body holds
 the unreduced contribution anyway, so that costs a buffer of its size, not a new one.
+A contribution widened before it is added (rhino-accumulate sums bf16 gradients in f32:
+c' = c + convert(x)) passes its partial layout through the convert (analysis/local_rules.py
+`passes_partial`): each device widens its own partial value and the sum happens in f32.
 """
 from __future__ import annotations
 
 from dataclasses import dataclass
 
 from ... import ir as I
-from ...analysis.local_rules import elementwise_combiner, identity
+from ...analysis.local_rules import elementwise_combiner, identity, passes_partial
 from .strategy import Layout
 
 
@@ -28,6 +31,7 @@ class Accumulator:
     kind: str             # add|mul|min|max: the combiner of the update
     update: object        # the body's op c (+) x, whose result the body yields for the carry
     other: int            # operand number of x in `update`
+    through: object = None  # x's producer when it may run on partial values (a widening convert)
 
 
 def _op(owner):
@@ -57,7 +61,12 @@ def accumulators(loop) -> dict[int, Accumulator]:
             continue
         if I.splat_value(loop.operands[i]) != identity(kind, I.elem_of(b.type)):
             continue
-        out[i] = Accumulator(i, kind, upd, 1 - ops.index(b))
+        x = ops[1 - ops.index(b)]
+        through = _op(x.owner) if isinstance(_op(x.owner), I.ir.Operation) else None
+        if through is not None and not (len(through.results) == 1 and len(list(x.uses)) == 1
+                                        and passes_partial(through)):
+            through = None
+        out[i] = Accumulator(i, kind, upd, 1 - ops.index(b), through)
     return out
 
 
