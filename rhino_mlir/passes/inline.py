@@ -87,27 +87,58 @@ def _inline_call(call, callee) -> None:
     clone.erase()
 
 
+def _referenced_symbols(root) -> set[str]:
+    """Every flat symbol named by an attribute of an op nested in `root`."""
+    names: set[str] = set()
+
+    def scan(a) -> None:
+        if isinstance(a, I.ir.FlatSymbolRefAttr):
+            names.add(a.value)
+        elif isinstance(a, I.ir.ArrayAttr):
+            for x in a:
+                scan(x)
+        elif isinstance(a, I.ir.DictAttr):
+            for na in a:
+                scan(na.attr)
+
+    for op in I.walk_ops(root):
+        for key in op.attributes:
+            scan(op.attributes[key])
+    return names
+
+
 def _erase_dead(module, candidates: dict) -> None:
     """Erase the candidate functions that nothing live refers to (even transitively).
 
-    Upstream `symbol-dce` finds the references in C++ (a Python scan of every attribute of
-    a 100k-op @main costs 0.15 s); every other private symbol is `nested` while it runs
-    (not removable; a declaration may not be public), so only candidates can go."""
+    Upstream `symbol-dce` finds the references in C++ (this Python scan of every attribute
+    of a 100k-op @main costs 0.15 s); the other private functions are public while it runs,
+    so only candidates can go. A declaration cannot be public, nor is anything but
+    functions expected at the top: with those the scan runs instead."""
     if not candidates:
         return
-    shown = []
-    for op in module.body.operations:
-        op = op.operation
-        attrs = op.attributes
-        if "sym_name" in attrs and attrs["sym_name"].value not in candidates \
-                and "sym_visibility" in attrs and attrs["sym_visibility"].value == "private":
-            shown.append(op)
-            attrs["sym_visibility"] = I.ir.StringAttr.get("nested", op.context)
-    try:
-        I.run_pipeline(module, "builtin.module(symbol-dce)", who="rhino-inline")
-    finally:
+    top = [op.operation for op in module.body.operations]
+    if all(op.name == "func.func" and (len(op.regions[0].blocks) or _sym(op) in candidates) for op in top):
+        shown = [op for op in top if _sym(op) not in candidates and _is_private(op)]
         for op in shown:
-            op.attributes["sym_visibility"] = I.ir.StringAttr.get("private", op.context)
+            op.attributes["sym_visibility"] = I.ir.StringAttr.get("public", op.context)
+        try:
+            I.run_pipeline(module, "builtin.module(symbol-dce)", who="rhino-inline")
+        finally:
+            for op in shown:
+                op.attributes["sym_visibility"] = I.ir.StringAttr.get("private", op.context)
+        return
+    live: set[str] = set()
+    for f in I.funcs(module):
+        if _sym(f) not in candidates:
+            live |= _referenced_symbols(f.operation)
+    todo = [n for n in live if n in candidates]
+    while todo:
+        for n in _referenced_symbols(candidates[todo.pop()]):
+            if n in candidates and n not in live:
+                live.add(n)
+                todo.append(n)
+    for name in sorted(set(candidates) - live):
+        candidates[name].erase()
 
 
 @register

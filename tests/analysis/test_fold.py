@@ -80,3 +80,25 @@ def test_a_copy_reading_other_tensors_is_left_out():
         g = fold.build(m, reps)
     assert [(i.run.start, i.run.copies) for i in g.fold.runs] == [(11, 11)]
     assert len(g.nodes) == 1 + 10 + 10 and g.mult[g.args[1]] == 1 and g.mult[g.args[2]] == 11
+
+
+def test_rules_are_read_for_the_glue_and_one_copy_of_each_layer(monkeypatch):
+    # the per-op work (rules, costs, the graph) happens after the repeats are found: only
+    # the ops fold.build keeps (glue + copy 0 of each run) have their rule read
+    m, _, full = built(n_layer=4)
+    f = I.main_func(m)
+    block = f.regions[0].blocks[0]
+    reps = repeats.find(I.print_module(m), "main", [str(a.type) for a in block.arguments],
+                        len(block.operations))
+    seen = []
+    real = rules.rule_of
+    monkeypatch.setattr(rules, "rule_of", lambda op: seen.append(op) or real(op))
+    with m.context, I.ir.Location.unknown():
+        g = fold.build(m, reps)
+    ops = I.block_ops(block)
+    top = {op: k for k, op in enumerate(ops)}
+    read = sorted({top[op] for op in seen if op in top})
+    assert g.fold is not None and len(read) > 100
+    assert not any(g.fold.rep_of[k] >= 0 for k in read)          # never a copy after the first
+    copies = sum((r.copies - 1) * r.period for r in g.fold.reps.runs)
+    assert len(read) <= len(ops) - copies and copies > len(ops) / 2

@@ -85,3 +85,34 @@ def test_recursion_is_an_error_naming_the_call():
         inline(text)
     assert str(e.value).startswith("rhino-inline: @f is recursive (called from @g)")
     assert I.op_line(e.value.op) == 11
+
+
+@pytest.mark.parametrize("decl", [False, True])      # without: symbol-dce; with: the scan
+def test_only_inlined_functions_are_erased(decl):
+    # @f and @g are inlined into @main; @unused (private, never called from @main) still
+    # calls @g, so @g stays, and @unused keeps its call and its private visibility
+    text = """
+    func.func @main(%a: tensor<f32>) -> tensor<f32> {
+      %0 = call @f(%a) : (tensor<f32>) -> tensor<f32>
+      return %0 : tensor<f32>
+    }
+    func.func private @f(%a: tensor<f32>) -> tensor<f32> {
+      %0 = call @g(%a) : (tensor<f32>) -> tensor<f32>
+      return %0 : tensor<f32>
+    }
+    func.func private @g(%a: tensor<f32>) -> tensor<f32> {
+      %0 = stablehlo.negate %a : tensor<f32>
+      return %0 : tensor<f32>
+    }
+    func.func private @unused(%a: tensor<f32>) -> tensor<f32> {
+      %0 = call @g(%a) : (tensor<f32>) -> tensor<f32>
+      return %0 : tensor<f32>
+    }
+    """ + ("func.func private @ext(tensor<f32>) -> tensor<f32>" if decl else "")
+    m, _ = inline(text)
+    fs = {f.attributes["sym_name"].value: f for f in I.funcs(m)}
+    assert sorted(fs) == ["ext"] * decl + ["g", "main", "unused"]
+    main = [op.name for op in I.walk_ops(fs["main"].operation)]
+    assert "func.call" not in main and "stablehlo.negate" in main
+    assert [op.name for op in I.walk_ops(fs["unused"].operation)][0] == "func.call"
+    assert all(fs[n].attributes["sym_visibility"].value == "private" for n in fs if n != "main")
