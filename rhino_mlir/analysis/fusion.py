@@ -5,9 +5,10 @@ fusing compilers (XLA loop/input fusion, IREE dispatch regions) recompute a chea
 per-element op inside the users that can absorb it, which then read its inputs. The
 rules follow XLA's instruction fusion, measured against its buffer assignment
 (tests/analysis/test_memory.py): a value read by one absorbing user is fused; one read by
-several is fused only when all absorb it and it is cheap and effectively unary; a value
-one user reads through an `optimization_barrier` (removed by XLA before fusion) is
-copied into that user when cheap and effectively unary, the others reading its buffer.
+several is fused only when all absorb it and it is cheap and effectively unary; a stored
+value that is cheap and effectively unary is still copied into a user that absorbs it and
+reads it through an `optimization_barrier` (removed by XLA before fusion; rhino-remat's
+anchor), which then reads its inputs.
 """
 from __future__ import annotations
 
@@ -38,12 +39,11 @@ def fuses(op) -> bool:
     return rank - 1 in I.ir.DenseI64ArrayAttr(op.attributes["dimensions"])
 
 
-def fusible(ops, fusion: bool) -> tuple[set, set]:
-    """(values that get no buffer: unread, or (with `fusion`) fused into all their users;
-    values that keep a buffer while a user behind a barrier gets a copy of their producer)."""
+def fusible(ops, fusion: bool) -> set:
+    """Values that get no buffer: unread, or (with `fusion`) fused into all their users. A
+    barrier is no user: its users read the value (XLA removes barriers before fusing)."""
     users: dict = {}
     src: dict = {}                             # a barrier's result -> the value it passes on
-    behind: set = set()                        # values a fusing user reads through a barrier
     for op in ops:
         if op.name in PASS_THROUGH:
             src.update((r, src.get(x, x)) for x, r in zip(op.operands, op.results))
@@ -51,31 +51,25 @@ def fusible(ops, fusion: bool) -> tuple[set, set]:
         absorbs = fusion and fuses(op)
         for v in {src.get(x, x) for x in op.operands}:   # reading a value twice is one user
             users.setdefault(v, []).append(absorbs)
-        if absorbs:
-            behind.update(src[x] for x in op.operands if x in src)
-    gone, dup = set(), set()
-    for op in ops:
-        if op.name in dataflow.LOOP_OPS:
-            continue
-        for v in op.results:
-            u = users.get(src.get(v, v))
-            if not u:
-                gone.add(v)
-            elif op.name in FUSIBLE_PRODUCERS and all(u) and (len(u) == 1 or _duplicable(op)):
-                gone.add(v)
-            elif v in behind and op.name in FUSIBLE_PRODUCERS and _duplicable(op, broadcasts=False) \
-                    and op.name not in (_S + "constant", _S + "iota"):
-                dup.add(v)
-    return gone, dup
+    return {v for op in ops if op.name not in dataflow.LOOP_OPS for v in op.results
+            if not (u := users.get(src.get(v, v)))
+            or (op.name in FUSIBLE_PRODUCERS and all(u) and (len(u) == 1 or _duplicable(op)))}
+
+
+def copyable(op) -> bool:
+    """Whether XLA copies `op` into a user that absorbs it even while other users read its
+    buffer: a cheap, effectively unary producer (broadcast operands do not count, as in
+    XLA's rule: relu(z + b) is copied, z + y is not). The copy reads the op's inputs."""
+    return op.name in FUSIBLE_PRODUCERS and op.name not in (_S + "constant", _S + "iota") \
+        and _duplicable(op, broadcasts=False)
 
 
 def _duplicable(op, broadcasts: bool = True) -> bool:
     """Whether fusing `op` into several users is worth recomputing it in each: not when it
     is expensive, nor when it reads more than one full-rank tensor (each copy would read
     them all again; XLA's "effectively at most unary" rule). Fused into all its users, a
-    broadcast operand counts (measured: XLA keeps such a value stored); fused into some
-    while others read its buffer (`broadcasts=False`), it does not, as in XLA's rule: the
-    copies rebuild it for free (relu(z + b) is duplicated, z + y is not)."""
+    broadcast operand counts (measured: XLA keeps such a value stored); for `copyable`
+    (`broadcasts=False`) it does not."""
     if op.name in EXPENSIVE:
         return False
     rank = sum(1 for d in I.shape_of(op.results[0].type) if d > 1)

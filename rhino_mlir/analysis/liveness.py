@@ -24,9 +24,9 @@ buffer, in program order):
                  them through; its CPU pipeline removes barriers before fusion): no
                  copies. So a fusing user behind a barrier (rhino-remat's anchor
                  `leaf + -0.0`) gets a copy of the leaf's producer when that is cheap and
-                 effectively unary (broadcast operands do not count: relu(z + b) is, z + y
-                 is not), and reads the producer's inputs: the recomputation keeps z
-                 alive up to it, besides the leaf's own buffer.
+                 effectively unary (analysis/fusion.py `copyable`; `copies` lists what
+                 such a copy reads) and reads the producer's inputs: relu(z + b) keeps z
+                 alive up to the recomputation, besides the leaf's own buffer.
   donation       an argument with `tf.aliasing_output = i` (or `jax.buffer_donor`,
                  paired with the first free result of the same type) shares its buffer
                  with that result.
@@ -42,7 +42,7 @@ import numpy as np
 from .. import ir as I
 from ..errors import RhinoError
 from . import dataflow
-from .fusion import PASS_THROUGH, fusible, fuses as _fuses
+from .fusion import PASS_THROUGH, copyable, fusible, fuses as _fuses
 
 TEMP, ARG, OUT, CONST = 0, 1, 2, 3              # value kinds
 
@@ -84,6 +84,7 @@ class Liveness:
     aliases: dict[int, int] = field(default_factory=dict)   # result number -> donated argument
     num_args: int = 0
     sites: list[Site] = field(default_factory=list)
+    copies: dict = field(default_factory=dict)   # buffer -> buffers a fused copy of its producer reads
 
     def __len__(self) -> int:
         return len(self.keys)
@@ -167,9 +168,8 @@ class _Walk:
         self.ebytes: list[int] = []
         self.loops: list[list[int]] = []       # stack: values to extend to each open loop's end
         self.walk_index = {op: k for k, op in enumerate(ops)}   # plan.json names values by it
-        self.fusible, self.dup = fusible(ops, fusion)   # never materialized / duplicated
-        self.copied: dict = {}                 # such a value -> the buffers a copy of it reads
-        self.dup_reads: dict = {}              # a barrier's result -> the same, for its fusing users
+        self.fusible = fusible(ops, fusion)    # values never materialized
+        self.dup_reads: dict = {}              # a barrier's result -> what a copy of its producer reads
         self.reads: dict = {}                  # such a value -> the value indices it reads
         self.refs: dict = {}                   # ir.Value -> Ref (every tensor, fused or not)
 
@@ -252,12 +252,12 @@ class _Walk:
                     self.reads[v] = self.reads[x]
                 elif x in self.index:
                     self.index[v] = self.index[x]
-                got = self.dup_reads.get(x) or self.copied.get(x)
-                if got is not None:
+                got = self.dup_reads.get(x) or self.lv.copies.get(self.index.get(x))
+                if got is not None:            # a fusing user behind it copies x's producer
                     self.dup_reads[v] = got
             return
         at = self.new_point(name, op)
-        fuses = _fuses(op) if self.dup else False
+        fuses = _fuses(op)
         for v in op.operands:
             self.use(v, at, fuses)
         if name in dataflow.BRANCH_OPS:
@@ -266,8 +266,11 @@ class _Walk:
             at = self.new_point(name + ".exit", op)
         for r, v in enumerate(op.results):
             self.define(v, ("op", w, r), at, CONST if name == _S + "constant" else TEMP)
-            if v in self.dup:                  # read through a barrier: a copy runs there
-                self.copied[v] = self._inputs(op)
+            if v in self.index and copyable(op):   # the copy takes in copyable producers too
+                ins = set()
+                for i in self._inputs(op):
+                    ins.update(self.lv.copies.get(i, (i,)))
+                self.lv.copies[self.index[v]] = tuple(sorted(ins))
         self.site(op, at)
 
     def loop(self, op, w) -> None:

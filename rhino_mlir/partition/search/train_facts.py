@@ -11,7 +11,9 @@ Read once per program and shared by every candidate plan (training.py prices the
   windows     per (group, policy): how recomputation changes those intervals, as extra
               buffers for Liveness.profile: a dropped residual is not live from its last
               forward read to the point where its clone is made (negative bytes there), a
-              value the recomputation starts from lives on until that point (positive).
+              value the recomputation starts from lives on until that point (positive), and
+              so do the inputs of its producer when the anchor gets a copy of it
+              (Liveness.copies).
 """
 from __future__ import annotations
 
@@ -250,7 +252,13 @@ class _Points:
                         rows.append((b, s, at - 1, -1))
             for v in c.leaves:
                 b = self.buffer(v)
-                if b is not None and lv.end[b] < at:
-                    rows.append((b, int(lv.end[b]) + 1, at, 1))
+                if b is None:
+                    continue
+                # the anchor (leaf + -0.0, rhino-remat) gets a copy of the leaf's producer when
+                # that is copyable, which reads the producer's inputs (the anchor's own buffer
+                # is consumed by the first clone, before the op at `at` runs)
+                for i in (b,) + lv.copies.get(b, ()):
+                    if lv.end[i] < at and lv.kind[i] != ARG:
+                        rows.append((i, int(lv.end[i]) + 1, at, 1))
         a = np.array(rows, dtype=np.int64).reshape(-1, 4)
         return a[:, 0], a[:, 1], a[:, 2], a[:, 3]

@@ -16,7 +16,11 @@ What the program allows is read once (train_facts.py); each candidate plan is th
   memory  the memory model's live intervals (analysis/liveness.py) priced with the plan's
           local bytes at B/K (arguments whole), recomputation's interval changes as extra
           buffers, and the accumulators (f32 for bf16/f16 sums) live while batch-sized
-          buffers are.
+          buffers are; the plan's memory is the larger of that liveness peak and XLA's sum
+          (arguments + outputs - aliased + the temporaries' peak: XLA holds every result
+          buffer for the whole step), as analysis/memory.py reports it, with results priced
+          at @main's result shardings (a result computed sharded and returned replicated is
+          the replicated output plus its shard, a temporary to the end).
 The chosen plan is checked afterwards with the memory model on the rewritten program.
 """
 from __future__ import annotations
@@ -28,6 +32,7 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .accumulate_price import correction
+from ...analysis.liveness import OUT, TEMP
 from .evaluate import Cost, Evaluator, Space
 from .solve import Assignment
 from .train_facts import POLICIES, Facts
@@ -158,7 +163,7 @@ class _Base:
     w: np.ndarray                    # local bytes per buffer of the liveness walk
     extra: tuple                     # accumulators as extra buffers (starts, ends, bytes)
     args: float
-    outputs: float
+    outputs: float                   # at the result shardings, donated ones left out
     recompute: dict                  # group -> {policy: Cost of one layer's recomputation}
     acc: float
 
@@ -189,7 +194,9 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
         rb = np.where(rs <= fx.batch_end, rb // k, rb)
     extra = (np.concatenate([[0], rs]), np.concatenate([[fx.batch_end], re_]), np.concatenate([[int(acc)], rb]))
     args = float(w[fx.buf_arg].sum())
-    outs = float(w[lv.results].sum()) if lv.results else 0.0
+    outs, moved = _outputs(cand, lv, w)
+    if len(moved[0]):
+        extra = tuple(np.concatenate([x, y]) for x, y in zip(extra, moved))
     rec = {}
     for lg in fx.groups:
         rec[lg.group] = {}
@@ -205,6 +212,26 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
 # Reshard buffers (partition/spmd/memory.py walks every op in Python) are priced for
 # programs up to this many op sites; bigger ones leave them out of the search's memory.
 RESHARD_SITES = 40_000
+
+
+def _outputs(cand, lv, w: np.ndarray) -> tuple[float, tuple]:
+    """(bytes of the non-donated results at @main's result shardings, (starts, ends, bytes) of
+    the values computed in another sharding: temporaries until the return reshards them)."""
+    from ...analysis.memory import local_nbytes
+    res = getattr(cand, "results", None)
+    last = len(lv.points) - 1
+    total, rows = 0.0, []
+    for r, i in enumerate(lv.results):
+        if r in lv.aliases:
+            continue
+        b = int(w[i])
+        if res is not None and r < len(res) and res[r] is not None and lv.kind[i] == OUT:
+            b = local_nbytes(lv.shapes[i], res[r], cand.mesh, int(lv.elem_bytes[i]))
+            if b != w[i] and lv.start[i] < last:
+                rows.append((int(lv.start[i]), last, int(w[i])))
+        total += b
+    a = np.array(rows, dtype=np.int64).reshape(-1, 3)
+    return total, (a[:, 0], a[:, 1], a[:, 2])
 
 
 def _reshards(cand, fx: Facts) -> tuple:
@@ -249,7 +276,8 @@ def _choose(fx: Facts, b: _Base, k: int, policies: dict) -> Choice:
     if b.extra is not None:
         extra = b.extra if extra is None else tuple(np.concatenate([x, y]) for x, y in zip(extra, b.extra))
     prof = fx.lv.profile(b.w, extra=extra)
-    peak = float(prof.max(initial=0))
+    temps = float(fx.lv.profile(b.w, [TEMP], extra).max(initial=0))
+    peak = max(float(prof.max(initial=0)), b.args + b.outputs + temps)
     mem = {"peak": peak, "arguments": b.args, "outputs": b.outputs,
            "temporaries": max(0.0, peak - b.args - b.outputs), "activations": acts,
            "accumulators": b.acc}
