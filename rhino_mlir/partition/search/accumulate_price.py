@@ -7,12 +7,14 @@ rhino-spmd-partition keeps the accumulator carry partial (partition/spmd/carry.p
 collective that completes it (all_reduce, or reduce_scatter to a sharded target) runs once,
 after the loop, in the carry's type (f32 for bf16/f16 sums, `wide`). `correction` is what
 that changes in the K-fold price: + the completion once in the carry's type, - K completions
-in the value's own type.
+in the value's own type. Such a carry has its contribution's sharding, not the plan's (a
+ZeRO-2 gradient is carried whole): `carry_bytes` is what the carries take per device.
 """
 from __future__ import annotations
 
 from .evaluate import Cost, Evaluator
 from ..spmd.strategy import Layout, Tensor, choose, partial_axes, steps
+from ...sharding.factors import tensor_sharding
 
 
 def correction(ev: Evaluator, acc, sh, k: int) -> Cost:
@@ -26,20 +28,47 @@ def correction(ev: Evaluator, acc, sh, k: int) -> Cost:
             continue
         seen.add(p)
         n = g.nodes[p]
-        if n.rule is None or n.comb is None or n.kind in ("tie", "opaque"):
-            continue
-        res_sh = [sh[r] for r in n.results]
-        for ops, count in n.bindings():
-            layouts = [Layout(sh[o]) for o in ops]
-            ops_t = [Tensor(tuple(g.shapes[o]), g.ebytes[o]) for o in ops]
-            fsh = choose(n.rule, n.comb, res_sh, layouts, ops_t, [_t(g, r) for r in n.results], mesh)
-            if not partial_axes(n.rule, fsh):
+        for ops, count in n.bindings() if _priced(n) else ():
+            kept = _partial(ev, n, ops, sh)
+            if kept is None:
                 continue                                  # complete: resharded in the body
+            fsh, layouts, ops_t = kept
+            res_sh = [sh[r] for r in n.results]
             for carried, times in ((False, -k), (wide, 1)):
                 res_t = [_t(g, r, 4 if carried else None) for r in n.results]
                 result_steps = steps(n.rule, n.comb, fsh, res_sh, layouts, ops_t, res_t, mesh)[len(ops):]
                 out.add(ev._comm(result_steps), times * n.trips * count)
     return out
+
+
+def carry_bytes(ev: Evaluator, acc, sh, lb) -> float:
+    """Bytes per device of the accumulator carries of `acc` (f32 for `wide` sums): each at its
+    contribution's sharding when kept partial, else at the plan's (`lb`: local bytes per value)."""
+    g, total = ev.g, 0.0
+    for v, wide in acc:
+        b = float(lb[v])
+        p = g.producer[v]
+        n = g.nodes[p] if p >= 0 else None
+        kept = _partial(ev, n, n.operands, sh) if n is not None and _priced(n) else None
+        if kept is not None:
+            dims = n.rule.results[n.results.index(v)]
+            b = ev.local_bytes(ev.space.vkey[v], tensor_sharding(ev.mesh.name, dims, kept[0], ev.mesh))
+        total += b * (2.0 if wide else 1.0)
+    return total
+
+
+def _priced(n) -> bool:
+    return n.rule is not None and n.comb is not None and n.kind not in ("tie", "opaque")
+
+
+def _partial(ev: Evaluator, n, ops, sh):
+    """(factor sharding, operand layouts, operand tensors) of node `n` on operands `ops` when
+    its result is partial (as strategy.choose decides for the partitioner), else None."""
+    g = ev.g
+    layouts = [Layout(sh[o]) for o in ops]
+    ops_t = [_t(g, o) for o in ops]
+    fsh = choose(n.rule, n.comb, [sh[r] for r in n.results], layouts, ops_t, [_t(g, r) for r in n.results], ev.mesh)
+    return (fsh, layouts, ops_t) if partial_axes(n.rule, fsh) else None
 
 
 def _t(g, v, ebytes=None) -> Tensor:

@@ -31,7 +31,7 @@ from dataclasses import dataclass, replace
 
 import numpy as np
 
-from .accumulate_price import correction
+from .accumulate_price import carry_bytes, correction
 from ...analysis.liveness import OUT, TEMP
 from .evaluate import Cost, Evaluator, Space
 from .solve import Assignment
@@ -187,7 +187,7 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
         w[fx.buf_arg & known] = lb1[fx.buf[fx.buf_arg & known]]
     acc = 0.0
     if k > 1:                        # carries: accumulators and what the loop reads unchanged
-        acc = sum(lb[v] * (2.0 if wide else 1.0) for v, wide in fx.acc)
+        acc = carry_bytes(ev, fx.acc, sh, lb)     # kept partial: whole (accumulate_price.py)
         acc += sum(lb[v] * copies for v, copies in fx.invariant)
     rs, re_, rb = _reshards(cand, fx)
     if k > 1:                        # those in the forward/backward are per micro-batch

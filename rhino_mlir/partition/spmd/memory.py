@@ -5,7 +5,10 @@ buffers the global program does not have, and only its decision code knows them:
 whose sharding is not what its op needs gets a resharded copy, live from the first to the
 last op in need of it (one copy per value and target); a result produced partial or in
 another layout keeps its pre-collective buffer at the op's point. strategy.choose decides
-them here exactly as rhino-spmd-partition does.
+them here exactly as rhino-spmd-partition does. An accumulator carry kept partial
+(partition/spmd/carry.py) has its contribution's sharding, not the plan's (a ZeRO-2 gradient
+is carried whole): the difference is an extra buffer over the carry's and the loop result's
+live intervals.
 
     memory_report(module, roles=...)           # shardings read from rhino-propagate's IR
 """
@@ -22,6 +25,7 @@ from ...analysis.local_rules import combiner, restrict
 from ...analysis.memory import MemoryReport, Shardings, sharding_lookup, local_nbytes, report, shardings_from_ir
 from ...sharding import Mesh, TensorSharding
 from ...sharding.factors import tensor_sharding
+from . import carry
 from .strategy import Layout, Tensor, choose, partial_axes
 
 _NO_RESHARD = dataflow.LOOP_OPS | dataflow.BRANCH_OPS | dataflow.IDENTITY_OPS | dataflow.TERMINATORS
@@ -34,9 +38,16 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
     spans: dict = {}                          # (operand key, target dims) -> [start, end, bytes]
     out: list = []                            # pre-collective result buffers
     cache: dict = {}
+    partial: dict = {}                        # value made partial -> the sharding it has
+    updates = _updates(lv)
     for s in lv.sites:
         if s.op.name in _NO_RESHARD:
             continue
+        if len(s.results) == 1 and s.results[0].value in updates:
+            row = _kept_carry(lv, updates[s.results[0].value], s, partial, get, mesh)
+            if row:
+                out += row
+                continue
         have = [(get(x.key, x.value) or rep(x)).closed() for x in s.operands]
         want = [(get(x.key, x.value) or rep(x)).closed() for x in s.results]
         r = rules.rule_of(s.op)
@@ -49,11 +60,15 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
                 fsh = choose(r2, comb, want, [Layout(h) for h in have],
                              [Tensor(x.shape, x.ebytes) for x in s.operands],
                              [Tensor(x.shape, x.ebytes) for x in s.results], mesh)
-                partial = bool(partial_axes(r2, fsh))
+                part = bool(partial_axes(r2, fsh))
                 cache[k] = ([tensor_sharding(mesh.name, d, fsh, mesh) for d in r2.operands],
-                            [None if partial else tensor_sharding(mesh.name, d, fsh, mesh)
-                             for d in r2.results])
-            need, made = cache[k]
+                            [None if part else tensor_sharding(mesh.name, d, fsh, mesh)
+                             for d in r2.results],
+                            [tensor_sharding(mesh.name, d, fsh, mesh) if part else None for d in r2.results])
+            need, made, parts = cache[k]
+            for x, p in zip(s.results, parts):
+                if p is not None:
+                    partial[x.value] = p
         for x, h, n in zip(s.operands, have, need):
             if n.dims != h.dims:
                 span = spans.setdefault((x.key, n.dims), [s.point, s.point, local_nbytes(x.shape, n, mesh, x.ebytes)])
@@ -64,6 +79,45 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
     rows = list(spans.values()) + out
     a = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return a[:, 0], a[:, 1], a[:, 2]
+
+
+def _updates(lv: Liveness) -> dict:
+    """Accumulator updates (partition/spmd/carry.py) of the loops in `lv`: result -> (loop,
+    Accumulator), through a widening convert too (its result -> the same)."""
+    out, seen = {}, set()
+    for s in lv.sites:
+        loop = s.op.parent
+        loop = getattr(loop, "operation", loop)
+        if loop is None or getattr(loop, "name", "") not in dataflow.LOOP_OPS or id(loop) in seen:
+            continue
+        seen.add(id(loop))
+        for a in carry.accumulators(loop).values():
+            out[a.update.results[0]] = (loop, a)
+    return out
+
+
+def _kept_carry(lv: Liveness, upd, s, partial: dict, get, mesh: Mesh) -> list:
+    """Rows (start, end, bytes) for an accumulator carry kept partial in a sharding coarser
+    than the plan's, at its update site `s`; [] when it is completed in the body instead."""
+    loop, a = upd
+    x = s.op.operands[a.other]
+    if a.through is not None and a.through.results[0] == x:
+        x = a.through.operands[0]
+    have = partial.get(x)
+    if have is None:
+        return []
+    ref = s.results[0]
+    planned = (get(ref.key, ref.value) or TensorSharding.replicated_of(mesh.name, len(ref.shape))).closed()
+    extra = local_nbytes(ref.shape, have, mesh, ref.ebytes) - local_nbytes(ref.shape, planned, mesh, ref.ebytes)
+    rows = [(s.point, s.point, 0)]
+    if extra > 0:
+        index = {k: i for i, k in enumerate(lv.keys)}
+        w = next((k[1] for k in (r.key for r in s.operands) if k[0] == "carry"), None)
+        for key in (("carry", w, a.index), ("op", w, a.index)):
+            i = index.get(key)
+            if i is not None:
+                rows.append((int(lv.start[i]), int(lv.end[i]), extra))
+    return rows
 
 
 def memory_report(module, shardings: Shardings = None, mesh: Mesh | None = None,
