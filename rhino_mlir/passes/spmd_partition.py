@@ -7,7 +7,9 @@ collectives), result types become ceil-sized local shards, and a sharded reducti
 factor leaves a partial result that its consumers complete (all_reduce, or
 reduce_scatter where they want it sharded). Padding of uneven shards is masked with
 the reduction's identity before any reduction over it. Factors the rules forbid to
-shard are gathered first (reported as remarks). Output contract: DESIGN.md "Local
+shard are gathered first (reported as remarks). A while carry that only accumulates
+partial values (gradients summed over micro-batches) stays partial through the loop and
+is completed once after it (partition/spmd/carry.py). Output contract: DESIGN.md "Local
 (per-device) program". Runs after rhino-propagate.
 """
 from __future__ import annotations
@@ -41,8 +43,7 @@ class Partitioner:
         self.counter = [0]
         self.steps: list[Step] = []
         self.gathered: list[str] = []     # values gathered because a factor must not be sharded
-        self.updates: dict = {}           # accumulator update result -> (while op, Accumulator, carry targets)
-        self.widen: dict = {}             # its contribution's widening convert result -> combiner
+        self.carried: dict = {}           # accumulator update (or its widening) result -> its partitioner
 
     # ------------------------------------------------------------------ helpers
     def rep(self, rank: int) -> TensorSharding:
@@ -121,10 +122,9 @@ class Partitioner:
                             continue
                         t = t.sharding
                     op.operands[i] = self.reshard(v, t, op)
-            elif len(op.results) == 1 and op.results[0] in self.updates and self.accumulate(op):
-                pass
-            elif len(op.results) == 1 and op.results[0] in self.widen and self.keep_partial(op):
-                pass
+            elif len(op.results) == 1 and op.results[0] in self.carried \
+                    and self.carried.pop(op.results[0])(op):
+                pass                                    # an accumulator kept partial (carry.py)
             elif name in dataflow.LOOP_OPS:
                 self.loop(op)
             elif name in dataflow.BRANCH_OPS:
@@ -171,45 +171,11 @@ class Partitioner:
                 self.localize(v, s)
                 self.layout[v] = Layout(s)
         for a in accs.values():
-            self.updates[a.update.results[0]] = (op, a, sh)
+            self.carried[a.update.results[0]] = lambda u, a=a: carry.update(self, u, op, a, sh)
             if a.through is not None:
-                self.widen[a.through.results[0]] = a.kind
+                self.carried[a.through.results[0]] = lambda w, a=a: carry.widen(self, w, a.kind)
         self.block(op.regions[0].blocks[0], None)
         self.block(op.regions[1].blocks[0], sh)
-
-    def accumulate(self, op) -> bool:
-        """The update c (+) x of an accumulator carry c (partition/spmd/carry.py): when x is
-        partial with that combiner, c stays partial too (no collective in the body; the loop's
-        consumers complete it once). False: x is complete, partition the update as usual."""
-        loop, a, sh = self.updates.pop(op.results[0])
-        lay = carry.carry_layout(self.lay(op.operands[a.other]), a.kind)
-        if lay is None:
-            return False
-        r, b, c = dataflow.loop_carries(loop)[a.index]
-        for v in (r, b, c, op.results[0]):
-            self.localize(v, lay.sharding)
-            self.layout[v] = lay
-        # the identity on every device is a partial identity (in the carry's local type)
-        init = Emitter(loop, self.counter).splat(identity(a.kind, I.elem_of(b.type)), b.type)
-        self.gshape[init], self.layout[init] = self.shape(r), lay
-        old = loop.operands[a.index]
-        loop.operands[a.index] = init
-        if I.splat_value(old) is not None and not list(old.uses):
-            _owner(old).erase()
-        sh[a.index] = lay
-        return True
-
-    def keep_partial(self, op) -> bool:
-        """A widening convert feeding only an accumulator update (partition/spmd/carry.py): on
-        an operand partial with the carry's combiner, it converts each device's partial value."""
-        kind = self.widen.pop(op.results[0])
-        lay = self.lay(op.operands[0])
-        if not lay.partial or lay.combiner != kind:
-            return False
-        r = op.results[0]
-        self.localize(r, lay.sharding)
-        self.layout[r] = lay
-        return True
 
     def branch(self, op) -> None:
         sh = [self.target(r) for r in op.results]
@@ -355,11 +321,6 @@ class Partitioner:
                                   for i, (t, s) in enumerate(zip(res_types, targets))})
         ftype = ir.FunctionType.get([a.type for a in block.arguments], [v.type for v in ret.operands])
         f.attributes["function_type"] = ir.TypeAttr.get(ftype)
-
-
-def _owner(v):
-    o = v.owner
-    return o.operation if hasattr(o, "operation") else o
 
 
 def _after(op):

@@ -21,7 +21,9 @@ from __future__ import annotations
 from dataclasses import dataclass
 
 from ... import ir as I
+from ...analysis import dataflow
 from ...analysis.local_rules import elementwise_combiner, identity, passes_partial
+from .emit import Emitter
 from .strategy import Layout
 
 
@@ -76,3 +78,39 @@ def carry_layout(contribution: Layout, kind: str) -> Layout | None:
     if contribution.partial and contribution.combiner == kind:
         return contribution
     return None
+
+
+# ----------------------------------------------------------------------------- partitioning
+# `p` is rhino-spmd-partition's Partitioner (passes/spmd_partition.py): layouts, local types.
+
+def update(p, op, loop, a: Accumulator, targets: list) -> bool:
+    """Partition the update c (+) x of accumulator `a` of `loop`: when x is partial with that
+    combiner, c keeps x's layout (no collective in the body; the loop's consumers complete it
+    once; `targets[a.index]` tells the body's yield to keep it). False: partition it as usual."""
+    lay = carry_layout(p.lay(op.operands[a.other]), a.kind)
+    if lay is None:
+        return False
+    r, b, c = dataflow.loop_carries(loop)[a.index]
+    for v in (r, b, c, op.results[0]):
+        p.localize(v, lay.sharding)
+        p.layout[v] = lay
+    # the identity on every device is a partial identity (in the carry's local type)
+    init = Emitter(loop, p.counter).splat(identity(a.kind, I.elem_of(b.type)), b.type)
+    p.gshape[init], p.layout[init] = p.shape(r), lay
+    old = loop.operands[a.index]
+    loop.operands[a.index] = init
+    if I.splat_value(old) is not None and not list(old.uses):
+        _op(old.owner).erase()
+    targets[a.index] = lay
+    return True
+
+
+def widen(p, op, kind: str) -> bool:
+    """Partition the widening convert of an accumulator's contribution: on an operand partial
+    with the carry's combiner, it converts each device's partial value. False: as usual."""
+    lay = p.lay(op.operands[0])
+    if not lay.partial or lay.combiner != kind:
+        return False
+    p.localize(op.results[0], lay.sharding)
+    p.layout[op.results[0]] = lay
+    return True

@@ -40,11 +40,12 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
     cache: dict = {}
     partial: dict = {}                        # value made partial -> the sharding it has
     updates = _updates(lv)
+    index = {k: i for i, k in enumerate(lv.keys)} if updates else {}
     for s in lv.sites:
         if s.op.name in _NO_RESHARD:
             continue
         if len(s.results) == 1 and s.results[0].value in updates:
-            row = _kept_carry(lv, updates[s.results[0].value], s, partial, get, mesh)
+            row = _kept_carry(lv, index, updates[s.results[0].value], s, partial, get, mesh)
             if row:
                 out += row
                 continue
@@ -83,7 +84,7 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
 
 def _updates(lv: Liveness) -> dict:
     """Accumulator updates (partition/spmd/carry.py) of the loops in `lv`: result -> (loop,
-    Accumulator), through a widening convert too (its result -> the same)."""
+    Accumulator)."""
     out, seen = {}, set()
     for s in lv.sites:
         loop = s.op.parent
@@ -96,7 +97,7 @@ def _updates(lv: Liveness) -> dict:
     return out
 
 
-def _kept_carry(lv: Liveness, upd, s, partial: dict, get, mesh: Mesh) -> list:
+def _kept_carry(lv: Liveness, index: dict, upd, s, partial: dict, get, mesh: Mesh) -> list:
     """Rows (start, end, bytes) for an accumulator carry kept partial in a sharding coarser
     than the plan's, at its update site `s`; [] when it is completed in the body instead."""
     loop, a = upd
@@ -111,7 +112,6 @@ def _kept_carry(lv: Liveness, upd, s, partial: dict, get, mesh: Mesh) -> list:
     extra = local_nbytes(ref.shape, have, mesh, ref.ebytes) - local_nbytes(ref.shape, planned, mesh, ref.ebytes)
     rows = [(s.point, s.point, 0)]
     if extra > 0:
-        index = {k: i for i, k in enumerate(lv.keys)}
         w = next((k[1] for k in (r.key for r in s.operands) if k[0] == "carry"), None)
         for key in (("carry", w, a.index), ("op", w, a.index)):
             i = index.get(key)
