@@ -49,6 +49,7 @@ class Ctx:
     doc: bool = True
     img: Path = report.ROOT / "docs" / "img"
     command: str = ""
+    only: str | None = None                      # run only the cases whose role starts with this
     started: float = field(default_factory=time.perf_counter)
 
     @property
@@ -101,12 +102,14 @@ def add_arguments(ap: argparse.ArgumentParser) -> None:
     ap.add_argument("--out", metavar="DIR", help="JSON results here (default benchmarks/results)")
     ap.add_argument("--no-doc", action="store_true", help="write JSON only: no docs/benchmarks.md, no plots")
     ap.add_argument("--json", action="store_true", help="print one JSON document {suite: result} on stdout")
+    ap.add_argument("--only", metavar="ROLE", help="search suite: rerun only the cases whose role starts with "
+                    "ROLE (layers, devices, target, level); the other rows are kept from the last run")
 
 
 def main(argv=None, command: str | None = None) -> int:
     a = parse(argv)
     cmd = command or "rhino bench " + " ".join(shlex.quote(x) for x in (argv if argv is not None else sys.argv[1:]))
-    ctx = Ctx(a.quick, Path(a.out) if a.out else report.RESULTS, not a.no_doc, command=cmd.strip())
+    ctx = Ctx(a.quick, Path(a.out) if a.out else report.RESULTS, not a.no_doc, command=cmd.strip(), only=a.only)
     suites = a.suite or list(QUICK if a.quick else SUITES)
     results, failed = {}, []
     for s in suites:

@@ -35,8 +35,14 @@ def cases(quick: bool) -> list[dict]:
 
 
 def run(ctx) -> dict:
+    only = getattr(ctx, "only", None)
+    prev = _previous(ctx) if only else {}
     rows = []
     for cs in cases(ctx.quick):
+        if only and not cs["role"].startswith(only):
+            if cs["name"] in prev:             # not rerun: the last run's row, marked as such
+                rows.append({**prev[cs["name"]], "kept": True})
+            continue
         path, info = planrun.export(cs["model"], **cs["overrides"])
         ctx.log(f"search: {cs['name']} ({info['mbytes']} MB StableHLO) on {cs['cluster']} {cs['level']}")
         d = planrun.plan(path, cs["cluster"], cs["level"])
@@ -47,12 +53,26 @@ def run(ctx) -> dict:
             row.update(search=d.get("search", {}), mesh=d.get("mesh"), strategy=d.get("strategy"),
                        step_time_s=d.get("step_time_s"))
         rows.append(row)
-    res = {"label": ctx.label, "rows": rows, "checks": checks(rows)}
+    import report
+    res = {"label": ctx.label, "revision": report.revision(), "rows": rows, "checks": checks(rows)}
     res["summary"] = "; ".join(f"{k}: {v['value']} ({_verdict(v)})" for k, v in res["checks"].items())
     ctx.write_json("search", res)
     _plot(ctx, rows)
     ctx.section("search", section(ctx, res))
     return res
+
+
+def _previous(ctx) -> dict:
+    """The last run's rows by case name (its JSON), for `--only`."""
+    import json
+    path = ctx.out / "search.json"
+    if not path.is_file():
+        return {}
+    old = json.loads(path.read_text())
+    if old.get("label") != ctx.label:
+        return {}
+    return {r["name"]: {**r, "kept_from": r.get("kept_from") or old.get("revision", "an earlier run")}
+            for r in old.get("rows", [])}
 
 
 def checks(rows) -> dict:
@@ -62,7 +82,8 @@ def checks(rows) -> dict:
     for role, key, limit in (("target 1.5b", "GPT-1.5B 1x8 O2", 5.0), ("target 175b", "175B 128x8 O2", 60.0)):
         if role in by:
             w, c = by[role]["wall_s"], by[role]["cpu_s"]
-            out[key] = {"value": f"{w:.1f} s wall, {c:.1f} s cpu", "met": w <= limit, "met_cpu": c <= limit,
+            kept = " (kept)" if by[role].get("kept") else ""
+            out[key] = {"value": f"{w:.1f} s wall, {c:.1f} s cpu{kept}", "met": w <= limit, "met_cpu": c <= limit,
                         "target": f"<= {limit:g} s"}
     for role, tag in (("layers", "unrolled"), ("layers scan", "scan")):
         ls = sorted((r for r in rows if r["role"] == role and "error" not in r),
@@ -93,13 +114,18 @@ def section(ctx, res) -> str:
     for r in res["rows"]:
         p = r["program"]
         mesh = "x".join(str(s) for _, s in r["mesh"]) if r.get("mesh") else "-"
-        rows.append([r["name"], f"{p['params'] / 1e9:.2f}B", p["ops"], p["mbytes"], r["cluster"], r["level"],
+        name = r["name"] + (" (kept)" if r.get("kept") else "")
+        rows.append([name, f"{p['params'] / 1e9:.2f}B", p["ops"], p["mbytes"], r["cluster"], r["level"],
                      f"**{r['wall_s']:.2f}**", f"{r['cpu_s']:.2f}", *_split(r),
                      r.get("error", f"{mesh} {r.get('strategy', '')}")])
     hdr = ["case", "params", "ops", "MB", "cluster", "level", "wall s", "cpu s",
            "parse s", "rules s", "coarsen s", "solve s", "plan / error"]
     chk = [[k, v["value"], v["target"], _verdict(v)] for k, v in res["checks"].items()]
     img = "\n![search time vs layers](img/search_layers.png)\n" if ctx.doc else ""
+    kept = sorted({r["kept_from"] for r in res["rows"] if r.get("kept")})
+    if kept:
+        img = (f"\nRows marked (kept) were not rerun (`--only {ctx.only}`); they come from the previous "
+               f"run of this section (revision {', '.join(kept)}).\n" + img)
     return (ctx.header("Search time", "Wall time of `rhino plan FILE.mlir --cluster C --level L --json` in a "
                        "fresh process, the StableHLO already on disk (`rhino export MODEL`), so the figure "
                        "includes Python start-up, parsing and inlining; cpu s = user + sys of that process "

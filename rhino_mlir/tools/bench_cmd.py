@@ -55,6 +55,8 @@ def register(sub) -> None:
     p.add_argument("--out", metavar="DIR", help="write JSON here (default benchmarks/results)")
     p.add_argument("--no-doc", action="store_true", help="JSON only: leave docs/benchmarks.md and plots alone")
     p.add_argument("--json", action="store_true", help="print one JSON document {suite: result} on stdout")
+    p.add_argument("--only", metavar="ROLE", help="search suite: rerun only the cases whose role starts "
+                   "with ROLE (layers, devices, target, level), keeping the other rows of the last run")
     p.add_argument("--root", metavar="DIR", help="the source checkout whose benchmarks/ to run "
                    "(default: the checkout rhino_mlir is installed from, else the current directory)")
 
@@ -155,6 +157,8 @@ def argv_of(a) -> list[str]:
     if a.out:
         out += ["--out", str(Path(a.out).resolve())]
     out += ["--no-doc"] * bool(a.no_doc) + ["--json"] * bool(a.json)
+    if getattr(a, "only", None):
+        out += ["--only", a.only]
     return out
 
 

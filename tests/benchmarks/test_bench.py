@@ -95,3 +95,25 @@ def test_quick_quality_suite_end_to_end(tmp_path):
     assert bench.main(["--quick", "--suite", "quality", "--out", str(tmp_path), "--no-doc"]) == 0
     d = json.loads((tmp_path / "quality.json").read_text())
     assert len(d["rows"]) == 8 and all("auto" in r for r in d["rows"])
+
+
+def test_search_only_reruns_one_role_and_keeps_the_other_rows(tmp_path, monkeypatch):
+    ran = []
+    info = {"params": 1e9, "ops": 10, "mbytes": 1.0}
+    monkeypatch.setattr(planrun, "export", lambda model, **ov: (tmp_path / "p.mlir", info))
+    monkeypatch.setattr(planrun, "plan", lambda path, cl, level: ran.append(cl) or
+                        {"wall_s": 1.0, "cpu_s": 1.0, "command": "rhino plan", "search": {}, "mesh": None})
+    names = [c["name"] for c in suite_search.cases(False)]
+    prev = [{**c, "program": info, "wall_s": 9.0, "cpu_s": 9.0, "command": "old"} for c in suite_search.cases(False)]
+    (tmp_path / "search.json").write_text(json.dumps({"label": "full", "revision": "abc1234", "rows": prev}))
+    ctx = bench.Ctx(False, tmp_path, doc=False, command="rhino bench --suite search --only layers", only="layers")
+    res = suite_search.run(ctx)
+    assert [r["name"] for r in res["rows"]] == names
+    fresh = [r for r in res["rows"] if not r.get("kept")]
+    assert len(ran) == len(fresh) == 8 and all(r["role"].startswith("layers") for r in fresh)
+    assert all(r["wall_s"] == 9.0 and r["kept_from"] == "abc1234" for r in res["rows"] if r.get("kept"))
+    assert res["checks"]["96 vs 12 layers (unrolled)"]["value"].startswith("1.00x wall")
+    assert "(kept)" in res["checks"]["GPT-1.5B 1x8 O2"]["value"]
+    assert "(kept)" in suite_search.section(ctx, res) and "abc1234" in suite_search.section(ctx, res)
+    a = SimpleNamespace(quick=False, suite=["search"], out=None, no_doc=False, json=False, only="layers")
+    assert bench_cmd.argv_of(a)[-2:] == ["--only", "layers"]
