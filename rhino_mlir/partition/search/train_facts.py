@@ -43,7 +43,6 @@ class Facts:
     bdim: np.ndarray | None = None
     acc: list = field(default_factory=list)              # (value id, summed in f32 for bf16/f16)
     data: list[int] = field(default_factory=list)        # batch arguments (value ids)
-    invariant: list = field(default_factory=list)        # (argument value id, copies): read in the loop
     batch: int = 0
     training: str | None = None      # why recomputation and accumulation do not apply
     lv: object = None                # Liveness of the program
@@ -138,7 +137,6 @@ def facts(module, g, dc, ro, seeds: list[int] | None = None) -> Facts:
         i = ident(v)
         if i is not None and I.is_tensor(v.type):
             fx.acc.append((i, str(I.elem_of(v.type)) in ("bf16", "f16") and comb in ("add", "mul")))
-    fx.invariant = _invariant(g, fx.bdim)
     fx.name_of = lambda name: vid(None, name) if g.fold is not None else _by_name(an, vid, name)
     _buffers(fx, g, module, fx.name_of)
     pts = _Points(an, fx.lv)
@@ -158,20 +156,6 @@ def facts(module, g, dc, ro, seeds: list[int] | None = None) -> Facts:
             windows[p] = pts.windows(R, [an.layers[li] for li in grp.layers], p)
         fx.groups.append(LayerGroup(grp.group, len(grp.layers), nodes, windows))
     return fx
-
-
-def _invariant(g, bdim: np.ndarray) -> list:
-    """Arguments without a batch dim that per-micro-batch ops read: rhino-accumulate carries
-    them through its loop (one more buffer each while it runs)."""
-    args = set(g.args)
-    mult = g.mult or [1] * len(g.values)
-    seen = set()
-    for n in g.nodes:
-        if not any(bdim[v] >= 0 for v in n.operands + n.results):
-            continue
-        for ops, _ in n.bindings():
-            seen.update(v for v in ops if v in args and bdim[v] < 0 and g.shapes[v])
-    return [(v, mult[v]) for v in sorted(seen)]
 
 
 def _by_name(an, vid, name: str):

@@ -186,9 +186,8 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
         lb1 = _local(sc1.evaluator(cand.mesh, timer), sc1, sh1, asg1)
         w[fx.buf_arg & known] = lb1[fx.buf[fx.buf_arg & known]]
     acc = 0.0
-    if k > 1:                        # carries: accumulators and what the loop reads unchanged
-        acc = carry_bytes(ev, fx.acc, sh, lb)     # kept partial: whole (accumulate_price.py)
-        acc += sum(lb[v] * copies for v, copies in fx.invariant)
+    if k > 1:                        # carries: the accumulators (what the loop passes through
+        acc = carry_bytes(ev, fx.acc, sh, lb)     # unchanged is read in place: liveness.py)
     rs, re_, rb = _reshards(cand, fx)
     if k > 1:                        # those in the forward/backward are per micro-batch
         rb = np.where(rs <= fx.batch_end, rb // k, rb)
@@ -276,8 +275,11 @@ def _choose(fx: Facts, b: _Base, k: int, policies: dict) -> Choice:
     if b.extra is not None:
         extra = b.extra if extra is None else tuple(np.concatenate([x, y]) for x, y in zip(extra, b.extra))
     prof = fx.lv.profile(b.w, extra=extra)
-    temps = float(fx.lv.profile(b.w, [TEMP], extra).max(initial=0))
-    peak = max(float(prof.max(initial=0)), b.args + b.outputs + temps)
+    temps = fx.lv.profile(b.w, [TEMP], extra)
+    # XLA places the accumulators, dead when the loop exits before the update writes the
+    # results, inside result buffers (a gradient in its parameter's new value): not temporaries
+    temps[:fx.batch_end + 1] -= int(min(b.acc, b.outputs))
+    peak = max(float(prof.max(initial=0)), b.args + b.outputs + float(temps.max(initial=0)))
     mem = {"peak": peak, "arguments": b.args, "outputs": b.outputs,
            "temporaries": max(0.0, peak - b.args - b.outputs), "activations": acts,
            "accumulators": b.acc}

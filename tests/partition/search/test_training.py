@@ -127,16 +127,19 @@ def test_dead_values_cost_nothing():
     assert np.all([not g.users[v] for n in np.flatnonzero(dead) for v in g.nodes[n].results])
 
 
-def test_full_recomputation_memory_matches_the_rewritten_program():
-    # the planner prices full recomputation on the program as given; the memory model on the
-    # rewritten program is XLA's figure here (tests/analysis/test_memory.py; 10.75 MiB). The
-    # planner must count the replicated parameters it returns (outputs at @main's result
-    # shardings, held for the whole step) and the pre-activations the anchors' copies of
-    # relu(z + b) keep alive up to the recomputation: without them it said -30%
+@pytest.mark.parametrize("remat, k, tol", [("full", 1, 0.15), ("none", 2, 0.05)])
+def test_planned_memory_matches_the_rewritten_program(remat, k, tol):
+    # the planner prices recomputation and accumulation on the program as given; the memory
+    # model on the rewritten program is within 6% of XLA here (benchmarks/bench_training.py).
+    # Full recomputation: the planner must count the replicated parameters it returns
+    # (outputs at @main's result shardings, held for the whole step) and the pre-activations
+    # the anchors' copies of relu(z + b) keep alive up to the recomputation (without: -30%).
+    # K = 2: the gradient accumulators sit in the new parameters' buffers and the weights the
+    # loop reads unchanged are not copied (without: +17%, +8% without the first)
     m = _module("mlp")
-    res = _plan(m, 2**40, remat="full", microbatches=1)
+    res = _plan(m, 2**40, remat=remat, microbatches=k)
     planned = res.plan.prediction
     rep = _rewritten_peak(m, res, report=True)
     assert abs(planned.memory["outputs"] / rep.outputs - 1) <= 0.01, (planned.memory, rep.outputs)
     model = max(rep.peak, rep.xla_comparable)
-    assert abs(planned.memory_per_device_bytes / model - 1) <= 0.15, (planned.memory, model)
+    assert abs(planned.memory_per_device_bytes / model - 1) <= tol, (planned.memory, model)
