@@ -10,8 +10,9 @@ on every device is a valid partial value of e. So the body needs no collective f
 loop's result is partial over P and its consumers after the loop complete it once (an
 all_reduce, or a reduce_scatter where the plan wants it sharded, ZeRO-2): K collectives of
 the full gradient become one. The carry then has the contribution's sharding, which can be
-coarser than the one the plan gave the loop result (a ZeRO-2 gradient shard): the body holds
-the unreduced contribution anyway, so that costs a buffer of its size, not a new one.
+coarser than the one the plan gave the loop result (a ZeRO-2 gradient is carried whole, not
+as its shard): that trades memory for communication, and the memory model counts it
+(memory.py; the planner's search/accumulate_price.py `carry_bytes`).
 A contribution widened before it is added (rhino-accumulate sums bf16 gradients in f32:
 c' = c + convert(x)) passes its partial layout through the convert (analysis/local_rules.py
 `passes_partial`): each device widens its own partial value and the sum happens in f32.
