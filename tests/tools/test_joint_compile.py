@@ -97,3 +97,17 @@ def test_stages_auto_under_a_tight_budget_runs_a_recomputing_pipeline(gpt, capsy
     assert code == 0 and "check: ok" in out and "compiled" in err, out + err
     j = _check_artifact(tmp_path / "art", d)
     assert j["remat_applied"] != "none"
+
+
+@pytest.mark.slow
+def test_four_single_device_stages_that_recompute_equal_one_device(gpt, capsys, tmp_path):
+    """--stages 4 on 4 devices: stages without a mesh (scalars such as the step counter read
+    whole), every layer recomputed in its own stage."""
+    code, out, _ = _run(capsys, "plan", gpt[0], "--cluster", "2x2xcpu", "--stages", "4", "--remat", "full", "--json")
+    d = json.loads(out)
+    assert code == 0 and d["pipeline"]["layers_per_stage"] == [1, 1, 1, 1]
+    code, out, err = _run(capsys, "run", gpt[0], "--cluster", "2x2xcpu", "--stages", "4", "--remat", "full",
+                          "--inputs", gpt[1], "--check", "-o", tmp_path / "art", *IREE)
+    assert code == 0 and "check: ok" in out, out + err
+    j = _check_artifact(tmp_path / "art", d)
+    assert j["remat_applied"] == "full" and j["mesh"] == []

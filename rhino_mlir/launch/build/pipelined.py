@@ -88,13 +88,13 @@ def _joint_mesh(d: int, t: int) -> tuple:
     return tuple((n, k) for n, k in (("x", d), ("y", t)) if k > 1)
 
 
-def _prepare_joint(module, cl, joint, ba, pctx, strategy: str, level: str) -> dict:
+def _prepare_joint(module, cl, joint, ba, strategy: str, level: str) -> dict:
     """Shardings on the joint plan's (d, t) mesh, its recomputation, `rhino.stage` from its
     layers per stage; returns what was applied (for the manifest)."""
     from ...partition.search.apply import write_result
     from ...partition.search.planner import Request, plan_module
     from ...partition.remat.apply import apply_remat
-    from ...partition.stages.joint_apply import remat_layers, write_stages
+    from ...partition.stages.joint_apply import layer_map, layers_of, remat_layers, write_stages
     tps = joint.get("tp_per_stage") or [joint["tp"]]
     if len(set(tps)) > 1:
         raise RhinoError(f"the joint plan gives its stages different tensor-parallel ways {tps}; the pipeline "
@@ -108,10 +108,11 @@ def _prepare_joint(module, cl, joint, ba, pctx, strategy: str, level: str) -> di
                                           remat="none", microbatches=1))
         write_result(module, res)
     per_stage = joint.get("remat_per_stage") or [joint["remat"]] * joint["stages"]
-    layers, applied = remat_layers(module, per_stage, joint["layers_per_stage"], ba)
+    lm = layer_map(layers_of(module, ba), joint["layers_per_stage"])     # before rhino-remat changes them
+    layers, applied = remat_layers(lm, per_stage)
     if layers:
         apply_remat(module, {}, "none", "rhino compile", layers=layers)
-    write_stages(module, joint["layers_per_stage"], ba)
+    write_stages(module, lm, ba)
     return {"mesh": [list(a) for a in axes], "strategy": strategy if axes else None,
             "remat_applied": applied, "remat_per_stage": per_stage}
 
@@ -146,7 +147,7 @@ def prepare(text: str, cluster: str, stages: int, microbatches: int, schedule: s
         if mesh is not None:
             raise RhinoError(f"the program already has mesh @{mesh.name}; a joint pipeline plan chooses the "
                              f"shardings inside its stages: drop the annotations or pass --stages 1")
-        applied = _prepare_joint(module, cl, joint, ba, pctx, strategy, level)
+        applied = _prepare_joint(module, cl, joint, ba, strategy, level)
     elif mesh is None and n > 1 and strategy == "dp":
         module = rir.parse_module(_data_parallel(module, n, microbatches, ba), ctx, filename)
     elif mesh is None and n > 1:

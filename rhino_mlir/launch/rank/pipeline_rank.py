@@ -42,8 +42,8 @@ def _spec(d: dict) -> ValueSpec:
 
 def _shard(x: np.ndarray, spec: ValueSpec, mesh: Mesh, device: int) -> np.ndarray:
     """This device's local shard of global `x` (zero padding at the end)."""
-    if not spec.sharding:
-        return np.ascontiguousarray(x)
+    if not spec.sharding:                    # (ascontiguousarray alone makes a scalar 1-d)
+        return np.ascontiguousarray(x).reshape(x.shape)
     s = parse_sharding(spec.sharding)
     loc = s.local_shape(x.shape, mesh)
     b = bounds(x.shape, s, mesh, device)

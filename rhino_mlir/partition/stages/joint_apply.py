@@ -25,9 +25,12 @@ its gradients by tasks.py's defaults.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 from ... import ir as I
 from ...analysis import rules
 from ...errors import RhinoError
+
 
 def layer_stages(layers_per_stage: list[int]) -> list[int]:
     """Stage of each repeated layer: [2, 1, 3] -> [0, 0, 1, 2, 2, 2]."""
@@ -42,60 +45,79 @@ def repeated_layers(an) -> list:
     return [an.layers[i] for i in sorted(big.layers)]
 
 
-def stage_of_ops(an, micro: list[bool], layers_per_stage: list[int]) -> dict[int, int]:
-    """op index (partition/remat/plan.py's `ops`) -> stage, for the ops marked in `micro`."""
+@dataclass
+class LayerMap:
+    """Which stage the values of each repeated layer belong to, taken before rhino-remat (which
+    erases forward work in the layers it recomputes, so they no longer group with the others)."""
+    stages: int
+    own: dict                 # value made by a repeated layer's forward op -> that layer's stage
+    reads: dict               # own, with each repeated layer's input -> the reading layer's stage
+    layer_stage: dict         # layer index (partition/remat/plan.py) -> stage
+
+
+def layer_map(an, layers_per_stage: list[int]) -> LayerMap:
     reps = repeated_layers(an)
     per_layer = layer_stages(layers_per_stage)
-    S = len(layers_per_stage)
     if len(reps) != len(per_layer):
         raise RhinoError(f"the pipeline plan splits {len(per_layer)} layers but @main has {len(reps)} "
                          f"repeated layers; re-plan for this program")
-    first = min(reps[0].ops)
-    last = max(reps[-1].ops)
-    owner: dict = {}                         # forward op index -> stage (None: glue before)
-    for k, L in enumerate(reps):
-        for i in L.ops:
-            owner[i] = per_layer[k]
-    for L in an.layers:
-        if L in reps:
-            continue
-        for i in L.ops:
-            owner[i] = None if i < first else S - 1 if i > last else owner.get(i)
-    value_stage: dict = {}                   # forward value -> stage of the layer it belongs to
-    for i, s in owner.items():
-        if s is not None:
-            for r in an.ops[i].results:
-                value_stage[r] = s
+    own = {r: per_layer[k] for k, L in enumerate(reps) for i in L.ops for r in an.ops[i].results}
+    reads = dict(own)
     for k, L in enumerate(reps):             # a layer's input is that layer's
         for v in L.inputs:
-            value_stage[v] = per_layer[k]
+            reads[v] = per_layer[k]
+    return LayerMap(len(layers_per_stage), own, reads, {L.index: per_layer[k] for k, L in enumerate(reps)})
+
+
+def stage_of_ops(an, micro: list[bool], lm: LayerMap) -> dict[int, int]:
+    """op index (partition/remat/plan.py's `ops` of `an`) -> stage, for the ops marked in `micro`."""
+    S = lm.stages
+    fwd = range(an.fwd_end + 1)
+    owner = [max((lm.own[r] for r in an.ops[i].results if r in lm.own), default=None) for i in fwd]
+    placed = [i for i in fwd if owner[i] is not None]
+    if not placed:
+        raise RhinoError("the pipeline plan's layers are not in @main's forward; re-plan for this program")
+    last = placed[-1]
+    reads = dict(lm.reads)
+    for i in range(last + 1, an.fwd_end + 1):    # glue after the layers (head, loss): last stage
+        owner[i] = S - 1
+        for r in an.ops[i].results:
+            reads.setdefault(r, S - 1)
     out: dict[int, int] = {}
     cur = 0
-    for i in range(an.fwd_end + 1):
-        s = owner.get(i)
-        if s is None and i > last:
-            s = S - 1
-        if s is not None:
-            cur = max(cur, s)
+    for i in fwd:
+        if owner[i] is not None:
+            cur = max(cur, owner[i])
         if micro[i]:
             out[i] = cur
     cur = S - 1
     for i in range(an.fwd_end + 1, len(an.ops)):
-        reads = [value_stage[v] for o in [an.ops[i]] + list(I.walk_ops(an.ops[i]))
-                 for v in o.operands if v in value_stage]
-        if reads:
-            cur = min(cur, max(reads))
+        seen = [reads[v] for o in [an.ops[i]] + list(I.walk_ops(an.ops[i])) for v in o.operands if v in reads]
+        if seen:
+            cur = min(cur, max(seen))
         if micro[i]:
             out[i] = cur
     return out
 
 
-def analyze(module, batch_args: list[int] | None = None):
-    """(partition/remat/plan.py's Analysis, micro flag per op) of a training step after rhino-inline."""
+def has_stages(module) -> bool:
+    """@main already carries `rhino.stage` (the user's split, which the op-level path keeps)."""
+    from .tasks import STAGE_ATTR
+    return any(STAGE_ATTR in op.attributes for op in I.walk_ops(I.main_func(module)))
+
+
+def layers_of(module, batch_args: list[int] | None = None):
+    """partition/remat/plan.py's Analysis of a training step (after rhino-inline)."""
     from ..remat.plan import analyze as remat_analyze
-    from .microbatch import analyze as micro_analyze
     with module.context, I.ir.Location.unknown():
-        an = remat_analyze(module, "rhino compile", batch_args)
+        return remat_analyze(module, "rhino compile", batch_args)
+
+
+def analyze(module, batch_args: list[int] | None = None):
+    """(layers_of(module), micro flag per op of its `ops`)."""
+    from .microbatch import analyze as micro_analyze
+    an = layers_of(module, batch_args)
+    with module.context, I.ir.Location.unknown():
         rules.populate(module)
         try:
             info = micro_analyze(module, 1, batch_args)
@@ -104,29 +126,18 @@ def analyze(module, batch_args: list[int] | None = None):
     return an, [k == "micro" for k in info.kind]
 
 
-def write_stages(module, layers_per_stage: list[int], batch_args: list[int] | None = None) -> dict[int, int]:
-    """`rhino.stage` on @main's per-micro-batch ops from a joint plan's layers per stage."""
+def write_stages(module, lm: LayerMap, batch_args: list[int] | None = None) -> dict[int, int]:
+    """`rhino.stage` on @main's per-micro-batch ops (after rhino-remat, if it runs)."""
     from .pipeline import write_stage_attrs
     an, micro = analyze(module, batch_args)
-    stage_of = stage_of_ops(an, micro, layers_per_stage)
+    stage_of = stage_of_ops(an, micro, lm)
     write_stage_attrs(module, stage_of)
     return stage_of
 
 
-def remat_layers(module, policies: list[str], layers_per_stage: list[int],
-                 batch_args: list[int] | None = None) -> tuple[dict, str]:
+def remat_layers(lm: LayerMap, policies: list[str]) -> tuple[dict, str]:
     """({layer index: policy} for apply_remat's `layers`, what is applied in words) from one
     policy per stage: the repeated layers of stage s get policies[s]."""
-    from ..remat.plan import analyze as remat_analyze
-    if all(p == "none" for p in policies):
-        return {}, "none"
-    with module.context, I.ir.Location.unknown():
-        an = remat_analyze(module, "rhino compile", batch_args)
-    reps = repeated_layers(an)
-    per_layer = layer_stages(layers_per_stage)
-    if len(reps) != len(per_layer):
-        raise RhinoError(f"the pipeline plan splits {len(per_layer)} layers but @main has {len(reps)} "
-                         f"repeated layers; re-plan for this program")
-    out = {L.index: policies[s] for L, s in zip(reps, per_layer) if policies[s] != "none" and L.group >= 0}
+    out = {i: policies[s] for i, s in lm.layer_stage.items() if policies[s] != "none"}
     note = policies[0] if len(set(policies)) == 1 else "per stage " + "/".join(policies)
     return out, note

@@ -33,7 +33,7 @@ def test_stages_follow_the_layers_and_can_be_scheduled(gpt, split):
     m, an, micro = gpt
     reps = J.repeated_layers(an)
     assert len(reps) == GPT["n_layer"]
-    st = J.stage_of_ops(an, micro, split)
+    st = J.stage_of_ops(an, micro, J.layer_map(an, split))
     assert set(st) == {i for i, x in enumerate(micro) if x}
     want = J.layer_stages(split)
     for k, L in enumerate(reps):                      # forward: the layer's stage
@@ -66,6 +66,34 @@ def test_stages_follow_the_layers_and_can_be_scheduled(gpt, split):
 
 
 def test_a_plan_for_another_layer_count_is_refused(gpt):
-    _, an, micro = gpt
+    _, an, _ = gpt
     with pytest.raises(RhinoError, match="splits 3 layers but @main has 4 repeated layers"):
-        J.stage_of_ops(an, micro, [1, 2])
+        J.layer_map(an, [1, 2])
+
+
+def test_recomputed_clones_split_into_the_stage_of_their_layer():
+    """rhino-remat (full) before the stages: each stage's backward holds the barriers of its
+    own layers, and the forward-to-backward boundary of stage 0 shrinks to the layer inputs."""
+    from rhino_mlir.partition.remat.apply import apply_remat
+    from rhino_mlir.passes.pipeline_split import read_table
+    text, _ = zoo.get("gpt-tiny", **GPT).lower("train_step")
+    outs = {}
+    for policy in ("none", "full"):
+        ctx = I.new_context()
+        m = I.parse_module(text, ctx, "gpt")
+        run_pipeline_str(m, "builtin.module(rhino-inline)", PassContext(ctx))
+        lm = J.layer_map(J.layers_of(m), [2, 2])
+        layers, _ = J.remat_layers(lm, [policy, "none"])
+        if layers:
+            apply_remat(m, {}, "none", layers=layers)
+        J.write_stages(m, lm)
+        run_pipeline_str(m, "builtin.module(rhino-pipeline-split{stages=2 microbatches=2})", PassContext(ctx))
+        fns = {(f["stage"], f["name"]): f for f in read_table(m)["functions"]}
+        text_of = {k: str(op) for k in fns for op in I.walk_ops(m.operation)
+                   if op.name == "builtin.module" and "sym_name" in op.attributes
+                   and op.attributes["sym_name"].value == f"stage_{k[0]}"}
+        outs[policy] = (fns, text_of)
+    fns, text_of = outs["full"]
+    assert text_of[(0, "bwd")].count("stablehlo.optimization_barrier") == 2     # layers 0 and 1
+    assert "optimization_barrier" not in text_of[(1, "fwd")]                     # stage 1: policy none
+    assert len(fns[(0, "fwd")]["outputs"]) < len(outs["none"][0][(0, "fwd")]["outputs"])
