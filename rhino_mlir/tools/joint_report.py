@@ -69,13 +69,14 @@ def _repeated(an) -> bool:
 
 def joint_for_stages(a, module, cluster, an, run_planner, progress: bool = False):
     """(joint.Search restricted to a.stages, planner context, single-stage Result or None) for a
-    training step with repeated layers and no shardings of its own, else None (the op-level
-    pipeline then). `an`: plan_cmd.check_stages' layer analysis; `run_planner`: plan_cmd's."""
+    training step with repeated layers and neither shardings nor stages of its own, else None
+    (the op-level pipeline then). `an`: plan_cmd.check_stages' layer analysis; `run_planner`: plan_cmd's."""
     import argparse
     from ..errors import RhinoError
     from ..partition.search.train_plan import NoPlanFits
+    from ..partition.stages.joint_apply import has_stages
     from ..sharding import annotations as A
-    if not _repeated(an) or A.module_mesh(module, "rhino compile") is not None:
+    if not _repeated(an) or A.module_mesh(module, "rhino compile") is not None or has_stages(module):
         return None
     b = argparse.Namespace(**{**vars(a), "cluster": cluster.spec})
     try:
@@ -83,6 +84,8 @@ def joint_for_stages(a, module, cluster, an, run_planner, progress: bool = False
         context = getattr(res, "context", None)
     except NoPlanFits as e:
         res, context = None, e.context
+    except RhinoError:
+        return None         # a request the planner refuses (--microbatches 3 of 8): the op-level path says why
     s = search(a, context, cluster, a.stages)
     if s is None:
         return None                          # more stages than repeated layers, ...: op-level
