@@ -211,7 +211,7 @@ class _Points:
     def windows(self, R, layers, policy: str):
         """(buffers, starts, ends, signs) of the interval changes of `layers` under `policy`."""
         an, lv = self.an, self.lv
-        rows = []
+        rows, grow = [], {}
         for L in layers:
             c = R.chain(an, L, policy)
             if not c.dropped:
@@ -234,15 +234,17 @@ class _Points:
                     s = (int(lv.start[b]) if last is None else last) + 1
                     if s <= at - 1:
                         rows.append((b, s, at - 1, -1))
-            for v in c.leaves:
-                b = self.buffer(v)
+            # the anchor (leaf + -0.0, rhino-remat) reads each leaf, and gets a copy of the
+            # leaf's producer when that is copyable, which reads the producer's inputs; its
+            # -0.0 slices the trigger, whose copyable producer is copied there too (the
+            # anchor's own buffer is consumed by the first clone, before the op at `at`)
+            for v in list(c.leaves) + [c.trigger]:
+                b = self.buffer(v) if v is not None else None
                 if b is None:
                     continue
-                # the anchor (leaf + -0.0, rhino-remat) gets a copy of the leaf's producer when
-                # that is copyable, which reads the producer's inputs (the anchor's own buffer
-                # is consumed by the first clone, before the op at `at` runs)
-                for i in (b,) + lv.copies.get(b, ()):
+                for i in ((b,) if v is not c.trigger else ()) + lv.copies.get(b, ()):
                     if lv.end[i] < at and lv.kind[i] != ARG:
-                        rows.append((i, int(lv.end[i]) + 1, at, 1))
+                        grow[i] = max(grow.get(i, 0), at)
+        rows += [(i, int(lv.end[i]) + 1, at, 1) for i, at in grow.items()]   # once per buffer
         a = np.array(rows, dtype=np.int64).reshape(-1, 4)
         return a[:, 0], a[:, 1], a[:, 2], a[:, 3]

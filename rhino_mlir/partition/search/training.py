@@ -165,7 +165,8 @@ class _Base:
     args: float
     outputs: float                   # at the result shardings, donated ones left out
     recompute: dict                  # group -> {policy: Cost of one layer's recomputation}
-    acc: float
+    acc: float                       # extra's first row: the accumulators
+    slots: tuple = ()                # (points where result buffers are written, their bytes)
 
 
 def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
@@ -193,7 +194,7 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
         rb = np.where(rs <= fx.batch_end, rb // k, rb)
     extra = (np.concatenate([[0], rs]), np.concatenate([[fx.batch_end], re_]), np.concatenate([[int(acc)], rb]))
     args = float(w[fx.buf_arg].sum())
-    outs, moved = _outputs(cand, lv, w)
+    outs, moved, slots = _outputs(cand, lv, w)
     if len(moved[0]):
         extra = tuple(np.concatenate([x, y]) for x, y in zip(extra, moved))
     rec = {}
@@ -205,7 +206,7 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
                 node = sc.space.g.nodes[n]
                 c.add(ev.total_values_of([node], sh), 1.0 / max(1, node.mult))
             rec[lg.group][p] = c
-    return _Base(cost, w, extra, args, outs, rec, acc)
+    return _Base(cost, w, extra, args, outs, rec, acc, slots)
 
 
 # Reshard buffers (partition/spmd/memory.py walks every op in Python) are priced for
@@ -213,24 +214,29 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
 RESHARD_SITES = 40_000
 
 
-def _outputs(cand, lv, w: np.ndarray) -> tuple[float, tuple]:
+def _outputs(cand, lv, w: np.ndarray) -> tuple[float, tuple, tuple]:
     """(bytes of the non-donated results at @main's result shardings, (starts, ends, bytes) of
-    the values computed in another sharding: temporaries until the return reshards them)."""
+    the values computed in another sharding: temporaries until the return reshards them,
+    (points where the result buffers are written, their bytes))."""
     from ...analysis.memory import local_nbytes
     res = getattr(cand, "results", None)
     last = len(lv.points) - 1
-    total, rows = 0.0, []
+    total, rows, slots = 0.0, [], []
     for r, i in enumerate(lv.results):
         if r in lv.aliases:
             continue
-        b = int(w[i])
+        b, at = int(w[i]), int(lv.start[i])
         if res is not None and r < len(res) and res[r] is not None and lv.kind[i] == OUT:
             b = local_nbytes(lv.shapes[i], res[r], cand.mesh, int(lv.elem_bytes[i]))
-            if b != w[i] and lv.start[i] < last:
-                rows.append((int(lv.start[i]), last, int(w[i])))
+            if b != w[i] and at < last:
+                rows.append((at, last, int(w[i])))
+                at = last
         total += b
+        if lv.kind[i] == OUT:
+            slots.append((at, b))
     a = np.array(rows, dtype=np.int64).reshape(-1, 3)
-    return total, (a[:, 0], a[:, 1], a[:, 2])
+    sl = np.array(slots, dtype=np.int64).reshape(-1, 2)
+    return total, (a[:, 0], a[:, 1], a[:, 2]), (sl[:, 0], sl[:, 1])
 
 
 def _reshards(cand, fx: Facts) -> tuple:
@@ -267,23 +273,60 @@ def _choose(fx: Facts, b: _Base, k: int, policies: dict) -> Choice:
             cost.add(b.recompute[lg.group][p], lg.layers * k)
             bufs, starts, ends, signs = lg.windows[p]
             if len(bufs):
-                parts.append((starts, ends, signs * b.w[bufs]))
-    extra = None
-    if parts:
-        extra = tuple(np.concatenate([x[i] for x in parts]) for i in range(3))
+                parts.append((bufs, starts, ends, signs))
+    extra = _windows(parts, b.w) if parts else None
     acts = _kept_at(fx, b.w, extra)
     if b.extra is not None:
         extra = b.extra if extra is None else tuple(np.concatenate([x, y]) for x, y in zip(extra, b.extra))
     prof = fx.lv.profile(b.w, extra=extra)
-    temps = fx.lv.profile(b.w, [TEMP], extra)
-    # XLA places the accumulators, dead when the loop exits before the update writes the
-    # results, inside result buffers (a gradient in its parameter's new value): not temporaries
-    temps[:fx.batch_end + 1] -= int(min(b.acc, b.outputs))
-    peak = max(float(prof.max(initial=0)), b.args + b.outputs + float(temps.max(initial=0)))
+    peak = max(float(prof.max(initial=0)), b.args + b.outputs + _xla_temporaries(fx.lv, b, extra))
     mem = {"peak": peak, "arguments": b.args, "outputs": b.outputs,
            "temporaries": max(0.0, peak - b.args - b.outputs), "activations": acts,
            "accumulators": b.acc}
     return Choice(k, dict(policies), cost, mem, acts)
+
+
+def _xla_temporaries(lv, b: _Base, extra) -> float:
+    """The temporaries' peak as XLA's buffer assignment counts it (analysis/memory.py
+    `outside_outputs`, without its slot-by-slot packing): a temporary that dies before some
+    result buffer at least its size is written lives inside result buffers, as far as the
+    bytes of those written after it allow; the accumulators (extra's first row: one per
+    gradient, each the size of its parameter's new value) fit wherever a result is written
+    after the loop."""
+    n = len(lv.points)
+    at, size = np.minimum(b.slots[0], n), b.slots[1]
+    room, most = np.zeros(n + 1), np.zeros(n + 1)
+    np.add.at(room, at, size)
+    np.maximum.at(most, at, size)
+    cap = np.cumsum(room[::-1])[::-1][1:]                 # bytes of result buffers written after t
+    big = np.maximum.accumulate(most[::-1])[::-1][1:]     # the largest of them
+    tw = np.where(lv.kind == TEMP, lv._weights(b.w), 0)
+    fits = tw <= big[lv.end]
+    s, e, x = extra if extra is not None else (np.zeros(0, np.int64),) * 3
+    x_fits = np.abs(x) <= big[e]
+    if b.acc and len(x):
+        k = len(x) - len(b.extra[0])                 # the accumulators' row
+        x_fits[k] = big[e[k]] > 0
+
+    def prof(sel, xsel) -> np.ndarray:
+        d = np.zeros(n + 1)
+        for a, z, v in ((lv.start[sel], lv.end[sel], tw[sel]), (s[xsel], e[xsel], x[xsel])):
+            v = v.astype(np.float64)
+            d += np.bincount(a, v, minlength=n + 1)[:n + 1] - np.bincount(z + 1, v, minlength=n + 1)[:n + 1]
+        return np.cumsum(d[:n])
+    inside = prof(fits, x_fits)
+    return float((prof(~fits, ~x_fits) + np.maximum(0.0, inside - cap)).max(initial=0))
+
+
+def _windows(parts: list, w: np.ndarray) -> tuple:
+    """(starts, ends, bytes) of the groups' interval changes; a buffer that several groups
+    keep alive longer (an input their anchors' copies share) is extended once, to the latest."""
+    bufs, starts, ends, signs = (np.concatenate([x[i] for x in parts]) for i in range(4))
+    pos = np.flatnonzero(signs > 0)
+    order = pos[np.lexsort((-ends[pos], bufs[pos]))]
+    first = order[np.r_[True, bufs[order][1:] != bufs[order][:-1]]] if len(order) else order
+    keep = np.concatenate([np.flatnonzero(signs < 0), first])
+    return starts[keep], ends[keep], signs[keep] * w[bufs[keep]]
 
 
 def _kept_at(fx: Facts, w: np.ndarray, extra) -> float:
