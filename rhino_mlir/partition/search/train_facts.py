@@ -13,7 +13,8 @@ Read once per program and shared by every candidate plan (training.py prices the
               forward read to the point where its clone is made (negative bytes there), a
               value the recomputation starts from lives on until that point (positive), and
               so do the inputs of its producer when the anchor gets a copy of it
-              (Liveness.copies).
+              (Liveness.copies), and those of the trigger's producer (the anchor's -0.0
+              slices the trigger and gets a copy of that producer too).
 """
 from __future__ import annotations
 
