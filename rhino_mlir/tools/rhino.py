@@ -151,7 +151,8 @@ def cmd_launch(a, artifact) -> int:
     res = launch(artifact, n, inputs=a.inputs, outputs=a.outputs, hostfile=a.hostfile,
                  timeout=a.timeout, mpiexec_args=a.mpiexec_args.split(), repeat=a.repeat, carry=carry)
     print(f"ran on {n} rank(s): step {res.step_seconds * 1e3:.2f} ms, "
-          f"{res.collective_calls} collective call(s) per step, wall {res.wall_seconds:.2f} s"
+          f"{res.collective_calls // max(1, len(res.steps))} collective call(s) per step, "
+          f"wall {res.wall_seconds:.2f} s"
           + (f", {a.repeat} steps with {len(carry)} carried value(s)" if carry else "")
           + (f"; outputs in {a.outputs}" if a.outputs else ""))
     if a.check:

@@ -10,6 +10,7 @@ holds the GPT acceptance runs).
 from __future__ import annotations
 
 import json
+import re
 import shutil
 
 import numpy as np
@@ -269,3 +270,14 @@ def test_launch_repeat_carries_state_as_a_serving_loop(tmp_path, capsys):
         assert int(z["out1"]) == 5
         np.testing.assert_allclose(z["out0"], cache, rtol=1e-5, atol=1e-6)
         np.testing.assert_allclose(z["out2"], y, rtol=1e-5, atol=1e-5)
+
+
+def test_launch_repeat_reports_calls_per_step(mlp, capsys):
+    """`rhino launch --repeat K` prints the collective calls of one step, not of all K."""
+    _, art, _, _ = mlp
+    calls = []
+    for k in ("1", "3"):
+        assert rhino_main(["launch", str(art), "-n", "2", "--repeat", k]) == 0
+        out = capsys.readouterr().out
+        calls.append(int(re.search(r"(\d+) collective call\(s\) per step", out).group(1)))
+    assert calls[0] == calls[1] > 0, calls
