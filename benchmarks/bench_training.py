@@ -17,6 +17,7 @@ JSON: benchmarks/results/training.json. Run: .venv/bin/python benchmarks/bench_t
 from __future__ import annotations
 
 import argparse
+import json
 import os
 import sys
 import time
@@ -150,6 +151,10 @@ def small_memory() -> list[dict]:
     return rows
 
 
+def _pct(e: float) -> str:
+    return f"{round(e, 2) + 0.0:+.0%}"             # no "-0%"
+
+
 def section(big: list[dict], small: list[dict], cmd: str) -> tuple[str, str]:
     head = f"Command: `{cmd}`. Machine: {report.machine()}. Revision {report.revision()}.\n\n"
     rows = []
@@ -197,7 +202,7 @@ def section(big: list[dict], small: list[dict], cmd: str) -> tuple[str, str]:
         if "xla" in r:
             mrows.append([r["case"], r["choice"], "x".join(str(s) for _, s in r["mesh"]), r["microbatches"],
                           ",".join(r["remat"]), f"{r['planner'] / MIB:.2f}", f"{r['model'] / MIB:.2f}",
-                          f"{r['xla']['comparable'] / MIB:.2f}", f"{r['error_planner']:+.0%}", f"{r['error_model']:+.0%}"])
+                          f"{r['xla']['comparable'] / MIB:.2f}", _pct(r['error_planner']), _pct(r['error_model'])])
         else:
             prow.append([r["case"], f"{r['none']['comparable'] / MIB:.2f}", f"{r['full']['comparable'] / MIB:.2f}",
                          f"{r['peak_saved']:.0%}", f"{r['none']['step_s'] * 1e3:.1f}", f"{r['full']['step_s'] * 1e3:.1f}",
@@ -208,7 +213,9 @@ def section(big: list[dict], small: list[dict], cmd: str) -> tuple[str, str]:
                        "step ms, no remat", "step ms, full remat", "time cost"], prow)
     mem = head + "Per device on 4 CPU devices (`1x4xcpu-test`): the planner's prediction, the memory model on " \
         "the rewritten program (passes applied, rhino-propagate run) and XLA's compiled memory of the partitioned " \
-        "per-device program (arguments + outputs - aliased + temporaries):\n\n" + t3 + \
+        "per-device program (arguments + outputs - aliased + temporaries). The planner and the model report the larger " \
+        "of their liveness peak and that sum (temporaries that fit in result buffers not yet written left out, as " \
+        "XLA places them):\n\n" + t3 + \
         "\n\nThe same plan with and without full recomputation (XLA CPU, 4 replicas; step time the median of 3):" \
         "\n\n" + t4 + "\n"
     return plans, mem
@@ -221,8 +228,15 @@ def main() -> int:
     big = [] if a.skip_big else big_plans()
     small = small_memory()
     cmd = ".venv/bin/python benchmarks/bench_training.py" + (" --skip-big" if a.skip_big else "")
+    kept = {}
+    if a.skip_big:                   # the big plans of the last full run stay, with their command
+        old = report.RESULTS / "training.json"
+        if old.exists():
+            d = json.loads(old.read_text())
+            kept = {"plans": d.get("plans", []), "plans_command": d.get("plans_command", d.get("command")),
+                    "plans_revision": d.get("plans_revision", d.get("revision"))}
     report.write_json("training", {"machine": report.machine(), "revision": report.revision(),
-                                   "command": cmd, "plans": big, "memory": small})
+                                   "command": cmd, "plans": big, "memory": small, **kept})
     plans, mem = section(big, small, cmd)
     if big:
         report.write_section("training-plans", plans)
