@@ -49,7 +49,8 @@ def auto_compile(a, text: str, src: Path):
     if cl.num_nodes < 2:
         return None, None
     module = _parse(text, src)
-    if A.module_mesh(module, "rhino compile") is not None:
+    from ..partition.stages.joint_apply import has_stages
+    if A.module_mesh(module, "rhino compile") is not None or has_stages(module):
         return None, None
     res, _, _, s, chosen = joint_report.choose(a, module, cl, run_planner)
     if not chosen:

@@ -63,6 +63,9 @@ def _check_artifact(art, d: dict) -> dict:
     assert [s["devices"] for s in m["stages"]] == [list(range(s * n, (s + 1) * n)) for s in range(p["stages"])]
     axes = [[a, k] for a, k in (("x", p["dp"]), ("y", p["tp"])) if k > 1]
     assert all(s["mesh"]["axes"] == axes for s in m["stages"]) if axes else True
+    # in-stage shardings: the planner's plan of the kind the joint search priced
+    assert j["strategy"] == (None if not axes else "dp-tp" if len(axes) == 2 else
+                             "megatron" if axes[0][0] == "y" else "dp")
     report = (art / "report.md").read_text()
     assert f"layers per stage {p['layers_per_stage']}" in report and "joint pipeline plan" in report
     policies = j["remat_per_stage"]

@@ -101,8 +101,12 @@ def _prepare_joint(module, cl, joint, ba, strategy: str, level: str) -> dict:
                          f"compile builds one mesh shape for all stages: plan with one tp for every stage")
     axes = _joint_mesh(joint["dp"], joint["tp"])
     if axes:
-        # the planner restricted to the stage's mesh shape; its budget is the whole program's
-        # on one stage's devices, which a stage (some layers, one micro-batch) never needs
+        # the planner restricted to the stage's mesh shape, by default its baseline that the
+        # joint search priced (layer_costs.py: Megatron over "y", data parallel over "x"), so
+        # the compiled stage is the predicted one; its budget is the whole program's on one
+        # stage's devices, which a stage (some layers, one micro-batch) never needs
+        if strategy == "auto":
+            strategy = "dp-tp" if len(axes) == 2 else "megatron" if axes[0][0] == "y" else "dp"
         sub = load_cluster(f"1x{joint['dp'] * joint['tp']}x{cl.groups[0].profile.name}").with_memory(1 << 60)
         res = plan_module(module, Request(sub, level, strategy, ba, mesh=axes,
                                           remat="none", microbatches=1))
@@ -262,8 +266,8 @@ def _joint_lines(j: dict) -> list[str]:
     return [f"- joint pipeline plan: {j['stages']} stage(s) x (tp {j['tp']} x dp {j['dp']}), "
             f"{j['microbatches']} micro-batch(es) of {j['micro_batch_per_device']}/device, layers per stage "
             f"{j['layers_per_stage']}, recomputation {j['remat']} (applied: {j['remat_applied']})",
-            f"- in-stage mesh {mesh}" + (f", shardings from the planner (--strategy {j['strategy']}) on that "
-                                         f"mesh shape" if j["mesh"] else ""),
+            f"- in-stage mesh {mesh}" + (f", shardings: the planner's {j['strategy']} plan on that mesh "
+                                         f"shape" if j["mesh"] else ""),
             f"- predicted: step {j['step_time_s'] * 1e3:.3f} ms, MFU {j.get('mfu', 0):.1%}, memory per stage "
             + ", ".join(f"{b / 2**20:.1f}" for b in j["memory_per_stage"]) + " MiB"]
 
