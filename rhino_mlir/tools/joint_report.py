@@ -78,7 +78,7 @@ def joint_for_stages(a, module, cluster, an, run_planner, progress: bool = False
     from ..sharding import annotations as A
     if not _repeated(an) or A.module_mesh(module, "rhino compile") is not None or has_stages(module):
         return None
-    b = argparse.Namespace(**{**vars(a), "cluster": cluster.spec})
+    b = argparse.Namespace(**{**vars(a), "cluster": a.cluster or cluster.spec})   # a cluster file keeps its links
     try:
         res = run_planner(b, module, progress)
         context = getattr(res, "context", None)
