@@ -168,6 +168,7 @@ class _Walk:
         self.ebytes: list[int] = []
         self.loops: list[list[int]] = []       # stack: values to extend to each open loop's end
         self.walk_index = {op: k for k, op in enumerate(ops)}   # plan.json names values by it
+        self.fusion = fusion
         self.fusible = fusible(ops, fusion)    # values never materialized
         self.dup_reads: dict = {}              # a barrier's result -> what a copy of its producer reads
         self.reads: dict = {}                  # such a value -> the value indices it reads
@@ -257,7 +258,7 @@ class _Walk:
                     self.dup_reads[v] = got
             return
         at = self.new_point(name, op)
-        fuses = _fuses(op)
+        fuses = self.fusion and _fuses(op)
         for v in op.operands:
             self.use(v, at, fuses)
         if name in dataflow.BRANCH_OPS:
