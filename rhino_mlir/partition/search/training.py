@@ -209,11 +209,6 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
     return _Base(cost, w, extra, args, outs, rec, acc, slots)
 
 
-# Reshard buffers (partition/spmd/memory.py walks every op in Python) are priced for
-# programs up to this many op sites; bigger ones leave them out of the search's memory.
-RESHARD_SITES = 40_000
-
-
 def _outputs(cand, lv, w: np.ndarray) -> tuple[float, tuple, tuple]:
     """(bytes of the non-donated results at @main's result shardings, (starts, ends, bytes) of
     the values computed in another sharding: temporaries until the return reshards them,
@@ -243,23 +238,9 @@ def _reshards(cand, fx: Facts) -> tuple:
     """(starts, ends, bytes) of the buffers the partitioner adds for `cand`'s shardings, once."""
     got = getattr(cand, "reshards", None)
     if got is None:
-        from ..spmd.memory import reshards
-        empty = (np.zeros(0, np.int64),) * 3
-        if len(fx.lv.sites) > RESHARD_SITES:
-            got = empty
-        else:
-            sh = cand.asg.folded_shardings() if cand.asg is not None else cand.sh
-            index = {k: i for i, k in enumerate(fx.lv.keys)}
-
-            def lookup(key, value):
-                i = index.get(key)
-                v = -1 if i is None else fx.buf[i]
-                if v < 0 and key[0] == "op":
-                    j = fx.name_of(f"{key[1]}:{key[2]}")
-                    v = -1 if j is None else j
-                return sh[v] if v >= 0 else None
-            got = reshards(fx.lv, lookup, cand.mesh)
-        cand.reshards = got
+        from .reshard_price import table
+        sh = cand.asg.folded_shardings() if cand.asg is not None else cand.sh
+        got = cand.reshards = table(fx).rows(sh, cand.mesh)
     return got
 
 

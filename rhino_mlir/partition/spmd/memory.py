@@ -58,14 +58,7 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
             r2, comb = restrict(s.op, r), combiner(s.op)
             k = (r2, comb, tuple(h.dims for h in have), tuple(t.dims for t in want))
             if k not in cache:
-                fsh = choose(r2, comb, want, [Layout(h) for h in have],
-                             [Tensor(x.shape, x.ebytes) for x in s.operands],
-                             [Tensor(x.shape, x.ebytes) for x in s.results], mesh)
-                part = bool(partial_axes(r2, fsh))
-                cache[k] = ([tensor_sharding(mesh.name, d, fsh, mesh) for d in r2.operands],
-                            [None if part else tensor_sharding(mesh.name, d, fsh, mesh)
-                             for d in r2.results],
-                            [tensor_sharding(mesh.name, d, fsh, mesh) if part else None for d in r2.results])
+                cache[k] = decide(r2, comb, s, have, want, mesh)
             need, made, parts = cache[k]
             for x, p in zip(s.results, parts):
                 if p is not None:
@@ -80,6 +73,19 @@ def reshards(lv: Liveness, shardings: Shardings, mesh: Mesh) -> tuple[np.ndarray
     rows = list(spans.values()) + out
     a = np.array(rows, dtype=np.int64).reshape(-1, 3)
     return a[:, 0], a[:, 1], a[:, 2]
+
+
+def decide(r2, comb, s, have: list, want: list, mesh: Mesh) -> tuple[list, list, list]:
+    """(sharding each operand is read in, each result's sharding as made or None when made
+    partial, each result's partial sharding or None) at site `s`, whose op has the
+    restricted rule `r2` and combiner `comb`: what rhino-spmd-partition does there."""
+    fsh = choose(r2, comb, want, [Layout(h) for h in have],
+                 [Tensor(x.shape, x.ebytes) for x in s.operands],
+                 [Tensor(x.shape, x.ebytes) for x in s.results], mesh)
+    part = bool(partial_axes(r2, fsh))
+    return ([tensor_sharding(mesh.name, d, fsh, mesh) for d in r2.operands],
+            [None if part else tensor_sharding(mesh.name, d, fsh, mesh) for d in r2.results],
+            [tensor_sharding(mesh.name, d, fsh, mesh) if part else None for d in r2.results])
 
 
 def _updates(lv: Liveness) -> dict:
