@@ -45,7 +45,10 @@ def carry_bytes(ev: Evaluator, acc, sh, lb) -> float:
     """Bytes per device of the accumulator carries of `acc` (f32 for `wide` sums): each at its
     contribution's sharding when kept partial, else at the plan's (`lb`: local bytes per value)."""
     g, total = ev.g, 0.0
-    for v, wide in acc:
+    counts: dict = {}                 # the copies of a folded layer's gradient share a value id
+    for x in acc:
+        counts[x] = counts.get(x, 0) + 1
+    for (v, wide), times in counts.items():
         b = float(lb[v])
         p = g.producer[v]
         n = g.nodes[p] if p >= 0 else None
@@ -53,7 +56,7 @@ def carry_bytes(ev: Evaluator, acc, sh, lb) -> float:
         if kept is not None:
             dims = n.rule.results[n.results.index(v)]
             b = ev.local_bytes(ev.space.vkey[v], tensor_sharding(ev.mesh.name, dims, kept[0], ev.mesh))
-        total += b * (2.0 if wide else 1.0)
+        total += b * (2.0 if wide else 1.0) * times
     return total
 
 
