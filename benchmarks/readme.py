@@ -1,6 +1,8 @@
 """The README's results block (`<!-- bench:results -->` ... `<!-- /bench:results -->`):
 one table of headline figures from the JSON the suites wrote, and the search plot.
-bench.py rewrites it after a run that writes docs; only that block changes."""
+bench.py rewrites it after a run that writes docs; only that block changes. A figure this run's
+JSON does not give (a suite not rerun, its JSON absent on this machine) keeps its row from the
+block as it was, so a partial run never drops the other suites' figures."""
 from __future__ import annotations
 
 import json
@@ -50,15 +52,33 @@ def rows(out: Path) -> list[list[str]]:
     return r
 
 
+def _kept(text: str, fresh: list[list[str]]) -> list[list[str]]:
+    """The rows of the current block whose figure `fresh` does not have, in their order."""
+    start = text.find("<!-- bench:results -->")
+    end = text.find("<!-- /bench:results -->", start)
+    if start < 0 or end < 0:
+        return []
+    have = {r[0] for r in fresh}
+    out = []
+    for line in text[start:end].splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if not line.startswith("|") or len(cells) != 4 or cells[0] in ("figure", "") or set(cells[0]) <= set("-"):
+            continue
+        if cells[0] not in have:
+            out.append(cells)
+    return out
+
+
 def write(out: Path, command: str) -> None:
+    text = README.read_text()
+    fresh = rows(out)
     body = ("## Results\n\nHeadline figures written by `rhino bench` (last: `" + command + "`; the run "
             "column says whether each came from a `--quick` or a full run) on a 2-core CPU container "
             "(details, machine and method: [docs/benchmarks.md](docs/benchmarks.md)); GPU figures are "
             "predictions of the cost model for H100 clusters.\n\n"
-            + table(["figure", "measured", "target", "run"], rows(out))
+            + table(["figure", "measured", "target", "run"], fresh + _kept(text, fresh))
             + "\n\n![search time vs layers](docs/img/search_layers.png)\n")
     start, end = "<!-- bench:results -->", "<!-- /bench:results -->"
-    text = README.read_text()
     block = f"{start}\n{body}{end}"
     pat = re.compile(re.escape(start) + ".*?" + re.escape(end), re.S)
     if pat.search(text):

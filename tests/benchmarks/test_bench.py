@@ -117,3 +117,20 @@ def test_search_only_reruns_one_role_and_keeps_the_other_rows(tmp_path, monkeypa
     assert "(kept)" in suite_search.section(ctx, res) and "abc1234" in suite_search.section(ctx, res)
     a = SimpleNamespace(quick=False, suite=["search"], out=None, no_doc=False, json=False, only="layers")
     assert bench_cmd.argv_of(a)[-2:] == ["--only", "layers"]
+
+
+def test_readme_block_keeps_figures_a_partial_run_does_not_give(tmp_path, monkeypatch):
+    import readme
+    md = tmp_path / "README.md"
+    md.write_text("# x\n\n<!-- bench:results -->\n## Results\n\n| figure | measured | target | run |\n"
+                  "|---|---|---|---|\n| search: old check | 9 s | <= 5 s | full |\n"
+                  "| fidelity: Kendall tau, 10 plans on 4 CPU ranks | 0.78 | >= 0.7 | full |\n"
+                  "<!-- /bench:results -->\n\n## Docs\n")
+    monkeypatch.setattr(readme, "README", md)
+    (tmp_path / "search.json").write_text(json.dumps(
+        {"label": "full", "checks": {"old check": {"value": "3 s", "target": "<= 5 s"}}}))
+    readme.write(tmp_path, "rhino bench --suite search")
+    text = md.read_text()
+    assert "| search: old check | 3 s | <= 5 s | full |" in text and "9 s" not in text
+    assert "| fidelity: Kendall tau, 10 plans on 4 CPU ranks | 0.78 | >= 0.7 | full |" in text
+    assert text.count("<!-- bench:results -->") == 1 and text.endswith("## Docs\n")
