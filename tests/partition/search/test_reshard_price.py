@@ -43,3 +43,24 @@ def test_rows_equal_the_walk_for_every_candidate(monkeypatch):
     assert any(n > 0 for n, _, _ in seen)                 # some candidates do reshard
     n, classes, sites = seen[0]
     assert classes < 0.7 * sites                           # the copies of a layer share decisions
+
+
+def test_a_program_with_accumulator_carries_keeps_the_walk(monkeypatch):
+    """rhino-accumulate's loop: carry rows depend on the order of the walk, so Table defers to it."""
+    from rhino_mlir.passes.pass_pipeline import run_pipeline_str
+    text, _ = zoo.get("mlp").lower("train_step")
+    ctx = I.new_context()
+    m = I.parse_module(text, ctx)
+    REGISTRY["rhino-inline"]().apply(PassContext(ctx), m)
+    run_pipeline_str(m, "builtin.module(rhino-accumulate{microbatches=2})", PassContext(ctx))
+    seen = []
+    orig = training._reshards
+
+    def spy(cand, fx):
+        got = orig(cand, fx)
+        seen.append((reshard_price.table(fx).walk, len(got[0])))
+        return got
+    monkeypatch.setattr(training, "_reshards", spy)
+    plan_module(m, Request(load_cluster("1x4xcpu-test")))
+    assert seen and all(w for w, _ in seen)
+    assert any(n > 0 for _, n in seen)
