@@ -105,6 +105,13 @@ def check_stages(a, module):
     except RhinoError:
         return None                          # not a training step: the stage ILP decides
     layers = len(an.layers)
+    if layers < 2:                           # no repeated layers (an MLP of distinct widths): the
+        from ..partition.remat.plan import cut_pieces   # op-level split cuts between pieces
+        pieces = len(cut_pieces(an))
+        if a.stages > pieces:
+            raise RhinoError(f"--stages {a.stages} is more than the {pieces} pieces the forward of @main "
+                             f"can be cut into; use at most {pieces}")
+        return an
     if a.stages > layers:
         raise RhinoError(f"--stages {a.stages} is more than the {layers} layers of @main; use at most {layers}")
     return an

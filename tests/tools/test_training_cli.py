@@ -103,3 +103,16 @@ def test_tight_budget_runs_on_four_ranks_and_equals_one_device(programs, capsys,
     local = (tmp_path / "art" / "programs" / "main.mlir").read_text()
     assert ("stablehlo.while" in local) == (d["microbatches"] > 1)
     assert ("optimization_barrier" in local) == any(r["policy"] != "none" for r in d["remat"])
+
+
+def test_stages_of_a_step_without_repeated_layers_count_its_cut_pieces(tmp_path, capsys):
+    """An MLP of distinct widths has no repeated layers: its stages are bounded by the pieces
+    its forward can be cut into (the op-level split), not refused as '1 layer'."""
+    text, _ = zoo.get("mlp").lower("train_step")                  # dims 16 -> 32 -> 8
+    src = tmp_path / "mlp.mlir"
+    src.write_text(text)
+    code, out, err = _run(capsys, "plan", src, "--stages", "2", "--cluster", "1x2xcpu")
+    assert code == 0 and "2 stage" in out + err, out + err
+    code, _, err = _run(capsys, "plan", src, "--stages", "8", "--cluster", "1x8xcpu", "-o", tmp_path / "p.json")
+    assert code == 1 and err.count("\n") == 1 and "pieces the forward of @main can be cut into" in err, err
+    assert not (tmp_path / "p.json").exists()

@@ -177,7 +177,7 @@ def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = Non
 
 # ----------------------------------------------------------------------------- layers
 
-def _cut_pieces(an: Analysis) -> list[list[int]]:
+def cut_pieces(an: Analysis) -> list[list[int]]:
     """Per-example forward ops, cut after every op whose result is a cut value."""
     fwd = [i for i in sorted(an.forward) if any(r in an.per_example for r in an.ops[i].results)]
     fset = set(fwd)
@@ -219,7 +219,7 @@ def _runs(sigs: list) -> list[list[int]]:
 
 
 def _layers(an: Analysis) -> None:
-    pieces = _cut_pieces(an)
+    pieces = cut_pieces(an)
     sigs = [tuple(an.ops[i].name for i in piece) for piece in pieces]
     for run in _runs(sigs):
         ops = [i for p in run for i in pieces[p]]
