@@ -42,42 +42,50 @@ class Table:
         self.vids = vids                          # buffer key -> searched-graph value
         if self.walk:
             return
-        keys: dict = {}
+        info: dict = {}                           # buffer key -> (key id, token); token < 0: no value
+        toks: dict = {}                           # (value, shape, bytes) -> token
+
+        def token(x) -> tuple:
+            v = vid_of(x.key)
+            vids[x.key] = v
+            t = toks.setdefault((v, x.shape, x.ebytes), len(toks))
+            return len(info), (t if v >= 0 else -1 - t)
         sig_of: dict = {}
         self.reps: list = []                      # class -> (site, operand vids, result vids)
-        use_cls, use_pos, use_pt, use_key = [], [], [], []
-        res_cls, res_pos, res_pt = [], [], []
+        site_cls, site_pt, n_ops, n_res, use_key = [], [], [], [], []
         for i, s in enumerate(lv.sites):
             if s.op.name in _NO_RESHARD:
                 continue
-            ov = tuple(vids[x.key] if x.key in vids else vids.setdefault(x.key, vid_of(x.key)) for x in s.operands)
-            rv = tuple(vids[x.key] if x.key in vids else vids.setdefault(x.key, vid_of(x.key)) for x in s.results)
+            ot, rt = [], []
+            for x in s.operands:
+                k = info.get(x.key)
+                if k is None:
+                    k = info[x.key] = token(x)
+                ot.append(k[1])
+                use_key.append(k[0])
+            for x in s.results:
+                k = info.get(x.key)
+                if k is None:
+                    k = info[x.key] = token(x)
+                rt.append(k[1])
             # results with values name the op (copies of a layer share them); else one class per site
-            own = i if not rv or min(rv) < 0 else -1
-            sig = (s.op.name, own, ov, rv, tuple((x.shape, x.ebytes) for x in s.operands),
-                   tuple((x.shape, x.ebytes) for x in s.results))
+            sig = (s.op.name, i if not rt or min(rt) < 0 else -1, tuple(ot), tuple(rt))
             c = sig_of.get(sig)
             if c is None:
                 c = sig_of[sig] = len(self.reps)
-                self.reps.append((s, ov, rv))
-            for p, x in enumerate(s.operands):
-                use_cls.append(c)
-                use_pos.append(p)
-                use_pt.append(s.point)
-                use_key.append(keys.setdefault(x.key, len(keys)))
-            for p in range(len(s.results)):
-                res_cls.append(c)
-                res_pos.append(p)
-                res_pt.append(s.point)
+                self.reps.append((s, tuple(vids[x.key] for x in s.operands), tuple(vids[x.key] for x in s.results)))
+            site_cls.append(c)
+            site_pt.append(s.point)
+            n_ops.append(len(ot))
+            n_res.append(len(rt))
         nops = np.array([len(s.operands) for s, _, _ in self.reps], dtype=np.int64)
         nres = np.array([len(s.results) for s, _, _ in self.reps], dtype=np.int64)
         self.op_off = np.concatenate([[0], np.cumsum(nops)]).astype(np.int64)
         self.res_off = np.concatenate([[0], np.cumsum(nres)]).astype(np.int64)
-        self.use_slot = self.op_off[np.asarray(use_cls, np.int64)] + np.asarray(use_pos, np.int64)
-        self.use_pt = np.asarray(use_pt, np.int64)
+        cls, pt = np.asarray(site_cls, np.int64), np.asarray(site_pt, np.int64)
+        self.use_slot, self.use_pt = _spread(self.op_off[cls], pt, np.asarray(n_ops, np.int64))
         self.use_key = np.asarray(use_key, np.int64)
-        self.res_slot = self.res_off[np.asarray(res_cls, np.int64)] + np.asarray(res_pos, np.int64)
-        self.res_pt = np.asarray(res_pt, np.int64)
+        self.res_slot, self.res_pt = _spread(self.res_off[cls], pt, np.asarray(n_res, np.int64))
         self.rule: list = []                      # class -> (rule id, r2, comb) or None: replicated
         rid: dict = {}
         for s, _, _ in self.reps:
@@ -148,6 +156,12 @@ class Table:
         return (np.concatenate([self.use_pt[lead], self.res_pt[out]]),
                 np.concatenate([end[order], self.res_pt[out]]),
                 np.concatenate([need_b[self.use_slot[lead]], mb[out]]))
+
+
+def _spread(first: np.ndarray, pt: np.ndarray, n: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per site `first` slot, point and count -> (slot, point) of each of its n entries."""
+    at = np.repeat(first - np.concatenate([[0], np.cumsum(n)[:-1]]).astype(np.int64), n)
+    return at + np.arange(int(n.sum()), dtype=np.int64), np.repeat(pt, n)
 
 
 def table(fx) -> Table:
