@@ -27,6 +27,10 @@ buffer, in program order):
                  effectively unary (analysis/fusion.py `copyable`; `copies` lists what
                  such a copy reads) and reads the producer's inputs: relu(z + b) keeps z
                  alive up to the recomputation, besides the leaf's own buffer.
+  in place       a dynamic_update_slice or scatter whose updated operand (a temporary or
+                 loop carry) has no later use writes into its buffer, as XLA and IREE do:
+                 the operand's interval ends just before the update, where the result's
+                 begins (a scan's stacked carry is counted once, not twice).
   donation       an argument with `tf.aliasing_output = i` (or `jax.buffer_donor`,
                  paired with the first free result of the same type) shares its buffer
                  with that result.
@@ -164,6 +168,8 @@ class _Walk:
         self.depth: list[int] = []             # loop nesting depth where each value is defined
         self.start: list[int] = []
         self.end: list[int] = []
+        self.used: list[int] = []              # last point that reads each buffer itself
+        self.updates: list[tuple] = []         # (operand buffer, point, loop depth): in place?
         self.kind: list[int] = []
         self.ebytes: list[int] = []
         self.loops: list[list[int]] = []       # stack: values to extend to each open loop's end
@@ -201,6 +207,7 @@ class _Walk:
         self.depth.append(len(self.loops))
         self.start.append(at)
         self.end.append(at)
+        self.used.append(at)
         self.kind.append(kind)
 
     def use(self, v, at: int, fuses: bool = False) -> None:
@@ -223,6 +230,7 @@ class _Walk:
 
     def _use(self, i: int, at: int) -> None:
         self.end[i] = max(self.end[i], at)
+        self.used[i] = max(self.used[i], at)
         if self.depth[i] < len(self.loops):    # defined outside an open loop: live to its end
             self.loops[self.depth[i]].append(i)
 
@@ -267,12 +275,22 @@ class _Walk:
             at = self.new_point(name + ".exit", op)
         for r, v in enumerate(op.results):
             self.define(v, ("op", w, r), at, CONST if name == _S + "constant" else TEMP)
+            x = _updated(op, r)
+            if x is not None and x in self.index and v in self.index:
+                self.updates.append((self.index[x], at, len(self.loops)))
             if v in self.index and copyable(op):   # the copy takes in copyable producers too
                 ins = set()
                 for i in self._inputs(op):
                     ins.update(self.lv.copies.get(i, (i,)))
                 self.lv.copies[self.index[v]] = tuple(sorted(ins))
         self.site(op, at)
+
+    def in_place(self) -> None:
+        """Updates last to read their operand's buffer write into it: it ends a point early
+        (a value from outside the update's loop is read by every iteration: not dead)."""
+        for i, at, depth in self.updates:
+            if self.kind[i] == TEMP and self.used[i] == at and self.depth[i] == depth:
+                self.end[i] = at - 1
 
     def loop(self, op, w) -> None:
         s = self.new_point(op.name, op)
@@ -342,12 +360,22 @@ def liveness(module, fusion: bool = True) -> Liveness:
                 wk.kind[i] = OUT
         for i in list(range(lv.num_args)) + lv.results:
             wk.end[i] = last
+        wk.in_place()
         lv.aliases = _donations(f, lv)
         lv.elem_bytes = np.array(wk.ebytes, dtype=np.int64)
         lv.start = np.array(wk.start, dtype=np.int64)
         lv.end = np.array(wk.end, dtype=np.int64)
         lv.kind = np.array(wk.kind, dtype=np.int8)
     return lv
+
+
+def _updated(op, r: int):
+    """The operand whose buffer result r of an in-place update op may reuse, else None."""
+    if op.name == _S + "dynamic_update_slice":
+        return op.operands[0]
+    if op.name == _S + "scatter":          # inputs..., indices, updates...: result r <- input r
+        return op.operands[r] if r < len(op.results) else None
+    return None
 
 
 def _donations(f, lv: Liveness) -> dict[int, int]:

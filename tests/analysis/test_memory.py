@@ -246,3 +246,53 @@ def test_matches_xla_memory_analysis(name):
     err = (ours.xla_comparable - xla.comparable) / xla.comparable
     assert abs(err) <= 0.15, f"{name}: ours {ours.xla_comparable} vs XLA {xla.comparable} ({err:+.1%})"
     assert set(ours.by_role) >= {"parameters", "optimizer_state", "batch"}
+
+
+def test_stacked_update_in_a_loop_is_in_place_and_counts_the_stack_once():
+    # a scan's saved residuals: a 4x16x16 stack (4 KB) takes one 16x16 row per iteration.
+    # The carry %s dies at the update, so the update writes into its buffer (XLA does).
+    S, R = "tensor<4x16x16xf32>", "tensor<1x16x16xf32>"
+    body = f"""
+    %c0 = stablehlo.constant dense<0> : tensor<i32>
+    %c1 = stablehlo.constant dense<1> : tensor<i32>
+    %c4 = stablehlo.constant dense<4> : tensor<i32>
+    %z = stablehlo.constant dense<0.0> : {S}
+    %r:3 = stablehlo.while(%i = %c0, %h = %a, %s = %z) : tensor<i32>, {T}, {S}
+      cond {{
+        %p = stablehlo.compare LT, %i, %c4 : (tensor<i32>, tensor<i32>) -> tensor<i1>
+        stablehlo.return %p : tensor<i1>
+      }} do {{
+        %n = {dot('%h', '%h')}
+        %row = stablehlo.reshape %n : ({T}) -> {R}
+        %s1 = stablehlo.dynamic_update_slice %s, %row, %i, %c0, %c0 : ({S}, {R}, tensor<i32>, tensor<i32>, tensor<i32>) -> {S}
+        %i1 = stablehlo.add %i, %c1 : tensor<i32>
+        stablehlo.return %i1, %n, %s1 : tensor<i32>, {T}, {S}
+      }}
+    %f0 = stablehlo.constant dense<0.0> : tensor<f32>
+    %o = stablehlo.reduce(%r#2 init: %f0) applies stablehlo.add across dimensions = [0] : ({S}, tensor<f32>) -> {T}
+    return %o : {T}"""
+    lv = live(body)[1]
+    stacks = [i for i, s in enumerate(lv.shapes) if s == (4, 16, 16)]
+    upd = lv.points.index("stablehlo.dynamic_update_slice")
+    live_stacks = [sum(lv.start[i] <= t <= lv.end[i] for i in stacks) for t in range(len(lv.points))]
+    assert max(live_stacks) == 1 and live_stacks[upd] == 1
+    # at the reshape and the update: a, h, n, row (4 KB), one stack (4 KB), i and c0 (8 bytes);
+    # out of place the update would hold the carried stack and its result: 12 KB + 8
+    peak, at = lv.peak(lv.global_bytes)
+    assert peak == 8 * KB + 8
+
+
+def test_update_at_top_level_is_in_place_only_when_its_operand_dies_there():
+    R = "tensor<1x16xf32>"
+    upd = f"stablehlo.dynamic_update_slice %t, %row, %c0, %c0 : ({T}, {R}, tensor<i32>, tensor<i32>) -> {T}"
+    head = f"""
+    %c0 = stablehlo.constant dense<0> : tensor<i32>
+    %t = {dot('%a', '%a')}
+    %row = stablehlo.slice %a [0:1, 0:16] : ({T}) -> {R}
+    %u = {upd}"""
+    dies = live(head + f"\n    %v = {dot('%u', '%a')}\n    return %v : {T}")[1]
+    read_later = live(head + f"\n    %v = {dot('%u', '%t')}\n    return %v : {T}")[1]
+    # in place: a, t|u, row (64 bytes) and c0 at the update, then a, u, v at the dot (3 KB);
+    # out of place the update would hold a, t, u, row and c0 (3 KB + 68)
+    assert dies.peak(dies.global_bytes)[0] == 3 * KB
+    assert read_later.peak(read_later.global_bytes)[0] == 4 * KB
