@@ -121,20 +121,26 @@ def _ancestors(ops, producer, roots) -> set[int]:
     return seen
 
 
-def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = None) -> Analysis:
+def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = None,
+            rules_ready: bool = False) -> Analysis:
     """Forward/backward split, layers, residuals and groups of @main (a training step).
     `batch_args`: arguments whose dim 0 is the batch (the planner knows them; without them
-    microbatch.analyze searches for the batch itself, which costs seconds on big programs)."""
+    microbatch.analyze searches for the batch itself, which costs seconds on big programs).
+    `rules_ready`: the caller populated the rules and keeps them (the planner reads them
+    afterwards): no populate/strip pair here (a pass over the module each, linear in depth)."""
     f = I.main_func(module)
     walked = list(I.walk_ops(f))             # every op, walk order (the plan's value names)
     for op in walked:
         if op.name in dataflow.CALL_OPS:
             raise RematError(f"{who}: @main calls a function; run rhino-inline first")
-    rules.populate(module)
-    try:
+    if rules_ready:
         info = microbatch_analyze(module, 1, batch_args)
-    finally:
-        rules.strip(module.operation)
+    else:
+        rules.populate(module)
+        try:
+            info = microbatch_analyze(module, 1, batch_args)
+        finally:
+            rules.strip(module.operation)
     block = f.regions[0].blocks[0]
     ops = [op for op in I.block_ops(block) if op.name not in dataflow.TERMINATORS]
     producer = {v: i for i, op in enumerate(ops) for v in op.results}

@@ -23,7 +23,6 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from ... import ir as I
-from ...analysis import rules
 from ...analysis.liveness import ARG, liveness
 from ...errors import RhinoError
 
@@ -108,8 +107,9 @@ def _buffers(fx: Facts, g, module, lookup) -> None:
 
 
 def facts(module, g, dc, ro, seeds: list[int] | None = None) -> Facts:
-    """Layer groups, batch dims, accumulators and live intervals of `module` (after rhino-inline),
-    whose searched graph is `g` (dimension classes `dc`, roles `ro`)."""
+    """Layer groups, batch dims, accumulators and live intervals of `module` (after rhino-inline,
+    rules populated: they stay, reshard pricing reads them), whose searched graph is `g`
+    (dimension classes `dc`, roles `ro`)."""
     from ..remat import plan as R
     fx = Facts(bdim=np.full(len(g.values), -1, dtype=np.int64))
     for c in ro.batch_classes:                        # values in regions: the batch class
@@ -117,14 +117,12 @@ def facts(module, g, dc, ro, seeds: list[int] | None = None) -> Facts:
             fx.bdim[v] = d
     seeds = seeds if seeds is not None else batch_args(g, dc, ro)
     try:
-        with module.context, I.ir.Location.unknown():
-            an = R.analyze(module, "rhino plan", seeds)
+        with module.context, I.ir.Location.unknown():   # the planner populated the rules
+            an = R.analyze(module, "rhino plan", seeds, rules_ready=True)
             fx.lv = liveness(module)
     except RhinoError as e:
         fx.training = str(e)
         return fx
-    finally:
-        rules.populate(module)               # the analysis strips them; reshard pricing reads them
     vid = _value_ids(g, module)
     ident = lambda v: vid(v, an.ids.get(v))  # noqa: E731
     for v, d in list(an.batch_dim.items()) + list(an.const_dim.items()):
