@@ -179,6 +179,8 @@ class _Walk:
         self.dup_reads: dict = {}              # a barrier's result -> what a copy of its producer reads
         self.reads: dict = {}                  # such a value -> the value indices it reads
         self.refs: dict = {}                   # ir.Value -> Ref (every tensor, fused or not)
+        self.types: dict = {}                  # ir.Type -> (shape, element bytes) | None: a few
+        #                                        dozen types for 10^5 values (MLIR uniques them)
 
     @property
     def point(self) -> int:
@@ -189,15 +191,22 @@ class _Walk:
         self.lv.point_ops.append(self.walk_index.get(op))
         return self.point - 1
 
-    def ref(self, v, key) -> None:
-        if I.is_tensor(v.type):
-            self.refs[v] = Ref(key, v, tuple(I.shape_of(v.type)), I.elem_bytes(I.elem_of(v.type)))
+    def ref(self, v, key) -> Ref | None:
+        t = v.type
+        got = self.types.get(t, False)
+        if got is False:
+            got = self.types[t] = (tuple(I.shape_of(t)), I.elem_bytes(I.elem_of(t))) \
+                if I.is_tensor(t) else None
+        if got is None:
+            return None
+        r = self.refs[v] = Ref(key, v, *got)
+        return r
 
     def define(self, v, key, at: int, kind: int = TEMP) -> None:
-        self.ref(v, key)
-        if not I.is_tensor(v.type) or v in self.fusible:
+        r = self.ref(v, key)
+        if r is None or v in self.fusible:
             return
-        lv, r = self.lv, self.refs[v]
+        lv = self.lv
         self.index[v] = len(lv.keys)
         lv.keys.append(key)
         lv.names.append(v.get_name(self.asm))
@@ -220,10 +229,10 @@ class _Walk:
         elif v in self.index:
             self._use(self.index[v], at)
 
-    def _inputs(self, op) -> set:
+    def _inputs(self, op, operands=None) -> set:
         """Buffers a fused copy of `op` reads (through values fused or duplicated into it)."""
         out = set()
-        for v in op.operands:
+        for v in op.operands if operands is None else operands:
             got = self.reads.get(v) or self.dup_reads.get(v)
             out.update(got if got is not None else [self.index[v]] if v in self.index else [])
         return out
@@ -234,10 +243,12 @@ class _Walk:
         if self.depth[i] < len(self.loops):    # defined outside an open loop: live to its end
             self.loops[self.depth[i]].append(i)
 
-    def site(self, op, at: int) -> None:
-        ops = [self.refs[v] for v in op.operands if v in self.refs]
+    def site(self, op, at: int, operands=None, results=None) -> None:
+        refs = self.refs
+        ops = [r for v in (op.operands if operands is None else operands) if (r := refs.get(v))]
         if ops:
-            self.lv.sites.append(Site(at, op, ops, [self.refs[v] for v in op.results if v in self.refs]))
+            res = [r for v in (op.results if results is None else results) if (r := refs.get(v))]
+            self.lv.sites.append(Site(at, op, ops, res))
 
     def block(self, block) -> None:
         for op in I.block_ops(block):
@@ -247,15 +258,16 @@ class _Walk:
         name, w = op.name, self.walk_index.get(op)
         if name in dataflow.LOOP_OPS:
             return self.loop(op, w)
-        if op.results and all(v in self.fusible for v in op.results):
-            reads = self._inputs(op)
-            for r, v in enumerate(op.results):
+        operands, results = list(op.operands), list(op.results)   # each access makes new objects
+        if results and all(v in self.fusible for v in results):
+            reads = self._inputs(op, operands)
+            for r, v in enumerate(results):
                 self.reads[v] = reads
                 self.ref(v, ("op", w, r))
-            self.site(op, self.point)          # priced at the op that absorbs it
+            self.site(op, self.point, operands, results)   # priced at the op that absorbs it
             return
         if name in PASS_THROUGH:               # results are the operands' buffers
-            for r, (x, v) in enumerate(zip(op.operands, op.results)):
+            for r, (x, v) in enumerate(zip(operands, results)):
                 self.ref(v, ("op", w, r))
                 if x in self.reads:
                     self.reads[v] = self.reads[x]
@@ -267,23 +279,23 @@ class _Walk:
             return
         at = self.new_point(name, op)
         fuses = self.fusion and _fuses(op)
-        for v in op.operands:
+        for v in operands:
             self.use(v, at, fuses)
         if name in dataflow.BRANCH_OPS:
             for region in op.regions:
                 self.block(region.blocks[0])
             at = self.new_point(name + ".exit", op)
-        for r, v in enumerate(op.results):
+        for r, v in enumerate(results):
             self.define(v, ("op", w, r), at, CONST if name == _S + "constant" else TEMP)
             x = _updated(op, r)
             if x is not None and x in self.index and v in self.index:
                 self.updates.append((self.index[x], at, len(self.loops)))
             if v in self.index and copyable(op):   # the copy takes in copyable producers too
                 ins = set()
-                for i in self._inputs(op):
+                for i in self._inputs(op, operands):
                     ins.update(self.lv.copies.get(i, (i,)))
                 self.lv.copies[self.index[v]] = tuple(sorted(ins))
-        self.site(op, at)
+        self.site(op, at, operands, results)
 
     def in_place(self) -> None:
         """Updates last to read their operand's buffer write into it: it ends a point early
