@@ -46,6 +46,7 @@ import numpy as np
 from .. import ir as I
 from ..errors import RhinoError
 from . import dataflow
+from .donation import donations
 from .fusion import PASS_THROUGH, copyable, fusible, fuses as _fuses
 
 TEMP, ARG, OUT, CONST = 0, 1, 2, 3              # value kinds
@@ -373,7 +374,7 @@ def liveness(module, fusion: bool = True) -> Liveness:
         for i in list(range(lv.num_args)) + lv.results:
             wk.end[i] = last
         wk.in_place()
-        lv.aliases = _donations(f, lv)
+        lv.aliases = donations(f, lv.results, lv.values)
         lv.elem_bytes = np.array(wk.ebytes, dtype=np.int64)
         lv.start = np.array(wk.start, dtype=np.int64)
         lv.end = np.array(wk.end, dtype=np.int64)
@@ -388,24 +389,3 @@ def _updated(op, r: int):
     if op.name == _S + "scatter":          # inputs..., indices, updates...: result r <- input r
         return op.operands[r] if r < len(op.results) else None
     return None
-
-
-def _donations(f, lv: Liveness) -> dict[int, int]:
-    """result number -> argument index, from tf.aliasing_output / jax.buffer_donor."""
-    if "arg_attrs" not in f.attributes:
-        return {}
-    out: dict[int, int] = {}
-    donors = []
-    arr = I.ir.ArrayAttr(f.attributes["arg_attrs"])
-    for i in range(len(arr)):
-        d = I.ir.DictAttr(arr[i])
-        if "tf.aliasing_output" in d:
-            out[I.ir.IntegerAttr(d["tf.aliasing_output"]).value] = i
-        elif "jax.buffer_donor" in d:
-            donors.append(i)
-    for i in donors:                   # XLA pairs a donor with a result of the same type
-        for r, v in enumerate(lv.results):
-            if r not in out and str(lv.values[v].type) == str(lv.values[i].type):
-                out[r] = i
-                break
-    return out
