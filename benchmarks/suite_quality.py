@@ -53,7 +53,7 @@ def _row(label, name, ov, info, cl, d) -> dict:
     p = d["prediction"]
     row["auto"] = {"step_time_s": p["step_time_s"], "compute_s": p["compute_s"], "comm_s": p["comm_s"],
                    "memory_per_device_bytes": p["memory_per_device_bytes"], "mesh": d["mesh"],
-                   "strategy": d["strategy"]}
+                   "strategy": d["strategy"], "microbatches": d.get("microbatches", 1), "remat": d.get("remat") or []}
     row["baselines"] = d["baselines"]
     if "pipeline" in d:
         row["pipeline"] = d["pipeline"]
@@ -98,13 +98,16 @@ def section(ctx, res) -> str:
         cell = lambda n: (f"{_ms(base[n]['step_time_s'])}" + ("" if base[n]["fits"] else " (OOM)")  # noqa: E731
                           if n in base else "-")
         mesh = "x".join(str(s) for _, s in a["mesh"])
+        pols = sorted({g["policy"] for g in a.get("remat") or [] if g["policy"] != "none"})
+        train = (f", {a['microbatches']} micro-batches" if (a.get("microbatches") or 1) > 1 else "") \
+            + (f", remat {'/'.join(pols)}" if pols else "")
         pp, note = r.get("pipeline"), ""
         if pp and pp["step_time_s"] < a["step_time_s"]:
             note = (f"; rhino plan picks a {pp['stages']}-stage pipeline ({pp['microbatches']} mb): "
                     f"{_ms(pp['step_time_s'])} ms")
         rows.append([r["model"], r["cluster"], f"**{_ms(a['step_time_s'])}** ({_ms(a['compute_s'])} + "
                      f"{_ms(a['comm_s'])})",
-                     f"{mesh} {a['strategy']}, {_gib(a['memory_per_device_bytes'])} GiB{note}",
+                     f"{mesh} {a['strategy']}{train}, {_gib(a['memory_per_device_bytes'])} GiB{note}",
                      cell("dp"), cell("zero3"), cell("megatron"), cell("dp-tp"), r["verdict"]])
     hdr = ["model", "cluster", "auto ms (compute + comm)", "auto plan", "DP ms", "ZeRO-3 ms", "Megatron ms",
            "DP x TP ms", "verdict"]
@@ -113,7 +116,7 @@ def section(ctx, res) -> str:
                        "called in-process) on a bf16 train step, global "
                        "batch 64; each baseline on its best mesh; (OOM): the baseline needs more than the "
                        "80 GiB of an H100, so it is not a valid plan. Compute and communication are summed "
-                       "(no overlap is modelled). ZeRO-1/2 are in the JSON. \"no plan\": nothing the "
-                       "single-stage planner explores fits (it has no activation recomputation; such a "
-                       "batch needs micro-batches, i.e. pipelining).")
+                       "(no overlap is modelled). ZeRO-1/2 are in the JSON. Every plan, auto and baselines, "
+                       "may use recomputation and gradient accumulation (the auto column's plan names them "
+                       "when it does); \"no plan\": nothing the single-stage planner explores fits.")
             + "\n" + table(hdr, rows) + "\n\n" + res["summary"] + ".\n")
