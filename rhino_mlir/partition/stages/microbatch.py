@@ -59,11 +59,12 @@ class MicroInfo:
         return s
 
 
-def _rule(op):
-    r = rules.rule_of(op)
-    vals = list(op.operands) + list(op.results)
-    if r is None or len(vals) != len(r.operands) + len(r.results) \
-            or not all(I.is_tensor(v.type) for v in vals):
+def _rule(op, operands=None, raw=None):
+    r = rules.rule_of(op) if raw is None else raw
+    if r is None:
+        return None
+    vals = (list(op.operands) if operands is None else operands) + list(op.results)
+    if len(vals) != len(r.operands) + len(r.results) or not all(I.is_tensor(v.type) for v in vals):
         return None
     return restrict(op, r)
 
@@ -149,13 +150,15 @@ class _Analysis:
 
     def run(self) -> MicroInfo:
         info = self.info
+        vkind = info.vkind
         for op in self.ops:
-            kinds = {info.vkind.get(v, "const") for v in op.operands}
+            operands = list(op.operands)        # each access makes new objects: list them once
+            kinds = {vkind.get(v, "const") for v in operands}
             if "micro" in kinds:
                 if self.strict and ("acc" in kinds or "post" in kinds):
                     self.fail(op, "mixes a value reduced over the whole batch (e.g. a batch-norm "
                               "statistic) back into per-micro-batch values")
-                self.micro(op, len(info.kind))
+                self.micro(op, len(info.kind), operands)
                 info.kind.append("micro")
             elif "acc" in kinds or "post" in kinds:
                 info.kind.append("post")
@@ -168,9 +171,9 @@ class _Analysis:
         return info
 
     # ------------------------------------------------------------------ micro ops
-    def micro(self, op, index: int) -> None:
+    def micro(self, op, index: int, operands: list) -> None:
         info = self.info
-        info.operand_views[index] = [info.view.get(v) for v in op.operands]
+        info.operand_views[index] = [info.view.get(v) for v in operands]
         for v in op.results:
             info.vkind[v] = "micro"
         if not self.strict:
@@ -178,13 +181,14 @@ class _Analysis:
                 info.view[v] = None
             return
         if op.name in dataflow.IDENTITY_OPS:
-            for a, r in zip(op.operands, op.results):
+            for a, r in zip(operands, op.results):
                 info.view[r] = info.view.get(a) if info.vkind.get(a) == "micro" else None
             return
-        r = _rule(op)
+        raw = rules.rule_of(op)
+        r = _rule(op, operands, raw)
         if r is None:
             self.fail(op, "has no factor rule (or holds regions) and reads a per-micro-batch value")
-        vals = list(op.operands)
+        vals = operands
         dims_of = list(r.operands)
         factors = set()
         for v, dims in zip(vals, dims_of):
@@ -197,7 +201,6 @@ class _Analysis:
         if len(factors) != 1:
             self.fail(op, "combines two different batch dimensions (an interaction across batch rows)")
         f = factors.pop()
-        raw = rules.rule_of(op)
         comb = accumulator(op) if f in raw.reduction else None
         if not r.shardable(f) and comb is None:
             self.fail(op, f"must not split factor {r.names[f]} (the batch): it needs the whole batch")
