@@ -146,10 +146,12 @@ def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = Non
     producer = {v: i for i, op in enumerate(ops) for v in op.results}
     users: dict = {}
     for i, op in enumerate(ops):
-        for o in _nested(op):
+        for o in _nested(op) if len(op.regions) else (op,):
             for v in o.operands:
-                lst = users.setdefault(v, [])
-                if not lst or lst[-1] != i:
+                lst = users.get(v)
+                if lst is None:
+                    users[v] = [i]
+                elif lst[-1] != i:
                     lst.append(i)
     per_example = {v for v, k in info.vkind.items() if k == "micro"}
     ret = block.operations[len(block.operations) - 1]
