@@ -187,9 +187,10 @@ class _Walk:
     def point(self) -> int:
         return len(self.lv.points)
 
-    def new_point(self, name: str, op=None) -> int:
+    def new_point(self, name: str, op=None, w=False) -> int:
+        """A point for `op` (walk index `w` when the caller has it)."""
         self.lv.points.append(name)
-        self.lv.point_ops.append(self.walk_index.get(op))
+        self.lv.point_ops.append(self.walk_index.get(op) if w is False else w)
         return self.point - 1
 
     def ref(self, v, key) -> Ref | None:
@@ -221,14 +222,15 @@ class _Walk:
         self.kind.append(kind)
 
     def use(self, v, at: int, fuses: bool = False) -> None:
-        if v in self.reads:                    # fused into this user: it reads the inputs
-            for i in self.reads[v]:
+        got = self.reads.get(v)
+        if got is not None:                    # fused into this user: it reads the inputs
+            for i in got:
                 self._use(i, at)
-        elif fuses and v in self.dup_reads:    # a copy of its producer runs in this user
-            for i in self.dup_reads[v]:
+        elif fuses and (got := self.dup_reads.get(v)) is not None:   # a copy of its producer
+            for i in got:                                              # runs in this user
                 self._use(i, at)
-        elif v in self.index:
-            self._use(self.index[v], at)
+        elif (i := self.index.get(v)) is not None:
+            self._use(i, at)
 
     def _inputs(self, op, operands=None) -> set:
         """Buffers a fused copy of `op` reads (through values fused or duplicated into it)."""
@@ -278,14 +280,14 @@ class _Walk:
                 if got is not None:            # a fusing user behind it copies x's producer
                     self.dup_reads[v] = got
             return
-        at = self.new_point(name, op)
+        at = self.new_point(name, op, w)
         fuses = self.fusion and _fuses(op)
         for v in operands:
             self.use(v, at, fuses)
         if name in dataflow.BRANCH_OPS:
             for region in op.regions:
                 self.block(region.blocks[0])
-            at = self.new_point(name + ".exit", op)
+            at = self.new_point(name + ".exit", op, w)
         for r, v in enumerate(results):
             self.define(v, ("op", w, r), at, CONST if name == _S + "constant" else TEMP)
             x = _updated(op, r)
