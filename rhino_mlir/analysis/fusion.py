@@ -44,21 +44,16 @@ def fusible(ops, fusion: bool) -> set:
     barrier is no user: its users read the value (XLA removes barriers before fusing)."""
     users: dict = {}
     src: dict = {}                             # a barrier's result -> the value it passes on
-    made = []                                  # (op, its results): listed once, not per pass
     for op in ops:
-        name = op.name
-        if name not in dataflow.LOOP_OPS:
-            made.append((op, name, op.results))
-        if name in PASS_THROUGH:
+        if op.name in PASS_THROUGH:
             src.update((r, src.get(x, x)) for x, r in zip(op.operands, op.results))
             continue
         absorbs = fusion and fuses(op)
-        # reading a value twice is one user
-        for v in {src.get(x, x) for x in op.operands} if src else set(op.operands):
+        for v in {src.get(x, x) for x in op.operands}:   # reading a value twice is one user
             users.setdefault(v, []).append(absorbs)
-    return {v for op, name, results in made for v in results
+    return {v for op in ops if op.name not in dataflow.LOOP_OPS for v in op.results
             if not (u := users.get(src.get(v, v)))
-            or (name in FUSIBLE_PRODUCERS and all(u) and (len(u) == 1 or _duplicable(op)))}
+            or (op.name in FUSIBLE_PRODUCERS and all(u) and (len(u) == 1 or _duplicable(op)))}
 
 
 def copyable(op) -> bool:
