@@ -130,7 +130,7 @@ def plan_json(s, context, cluster, single) -> dict:
     d["search"]["pipeline_s"] = s.seconds
     d["mesh"] = [["x", p.dp], ["y", p.tp]]                   # inside each stage
     d["search_time_s"] = (single or {}).get("search_time_s", 0.0) + s.seconds
-    if single:
+    if single and single.get("step_time_s") is not None:
         d["single_stage"] = {k: single[k] for k in ("mesh", "step_time_s", "memory_per_device_bytes") if k in single}
     return d
 
@@ -157,7 +157,7 @@ def emit(a, s, context, cluster, single) -> int:
     if a.json:
         print(json.dumps(plan_json(s, context, cluster, single)))
     else:
-        if single is not None and not getattr(a, "stages", None):
+        if single is not None and single.get("step_time_s") is not None and not getattr(a, "stages", None):
             print(f"a {s.best.stages}-stage pipeline is predicted faster than the best single-stage plan: "
                   "chosen", file=sys.stderr)
         print(text(s, cluster, single["step_time_s"] if single else None), end="")

@@ -185,9 +185,9 @@ def cmd_plan(a) -> int:
         return pipeline_report(a, module)
     from . import joint_report
     cl = _cluster(a)
-    res, _, context, joint, chosen = joint_report.choose(a, module, cl, run_planner, progress=not a.json)
-    if res is None:
-        return joint_report.emit(a, joint, context, cl, None)
+    res, failed, context, joint, chosen = joint_report.choose(a, module, cl, run_planner, progress=not a.json)
+    if res is None:                           # the baselines still shown beside the pipeline
+        return joint_report.emit(a, joint, context, cl, {"step_time_s": None, "baselines": failed.baselines})
     plan = res.plan
     plan.search["parse_and_inline_s"] = parse_s
     plan.search["total_s"] = (plan.search.get("total_s") or 0.0) + parse_s

@@ -217,7 +217,8 @@ def plan_module(module, req: Request) -> Result:
         need = min(max(c.memory["peak"], c.memory.get("model_peak", 0)) for c in explored)
         raise train_plan.NoPlanFits(f"no plan fits {_size(budget)} per device on {req.cluster.spec}: the "
                                     f"smallest plan found needs {_size(need)} per device; use --memory "
-                                    f"{_size_ceil(need)} or more devices", context)
+                                    f"{_size_ceil(need)} or more devices", context,
+                                    _baselines(explored, budget))
     timings = {"parse_and_inline_s": None, "rules_s": t1 - t0, "coarsen_s": t2 - t1, "solve_s": (t3 - t2) + (t4 - t3),
                "total_s": t4 - t0}
     if g.fold is not None:                   # [ops per copy, copies] of each run searched once
@@ -334,10 +335,8 @@ def _size_ceil(n: float) -> str:
     return f"{-(-n // (k / 10)) / 10:g}{u}"
 
 
-def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, timings) -> Plan:
-    """The plan of `best`; `sh` has one sharding per value of the searched graph `g`."""
-    c = best.cost
-    values = _value_texts(g, sh)
+def _baselines(cands, budget) -> list[dict]:
+    """Each baseline on its fastest mesh that fits (else its fastest), as the plan reports it."""
     base = []
     for name in train_plan.BASELINES + tuple(f"{n}/full" for n in train_plan.EXPERT):
         bc = [x for x in cands if x.name == name]
@@ -348,6 +347,14 @@ def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, 
                          "compute_s": pick.cost.compute, "comm_s": pick.cost.comm,
                          "memory_per_device_bytes": pick.memory["peak"], "fits": bool(fit),
                          **train_plan.baseline_fields(pick)})
+    return base
+
+
+def _to_plan(best: Candidate, sh, results, cands, g, sha, req: Request, budget, timings) -> Plan:
+    """The plan of `best`; `sh` has one sharding per value of the searched graph `g`."""
+    c = best.cost
+    values = _value_texts(g, sh)
+    base = _baselines(cands, budget)
     pred = Prediction(c.time, c.compute, c.comm, int(best.memory.get("model_peak", best.memory["peak"])),
                       {k: int(v) for k, v in best.memory.items() if k != "peak_node"}, c.bytes_by_axis)
     return Plan(sha, req.cluster.spec, [list(a) for a in best.mesh.axes], req.strategy,

@@ -34,9 +34,10 @@ class Context:
 class NoPlanFits(RhinoError):
     """No single-stage plan fits; `context` lets a pipeline search try next."""
 
-    def __init__(self, msg: str, context: Context):
+    def __init__(self, msg: str, context: Context, baselines: list | None = None):
         super().__init__(msg)
         self.context = context
+        self.baselines = baselines or []        # priced all the same, none fitting
 
 
 # The expert's baselines: each with full recomputation and the smallest accumulation that fits.

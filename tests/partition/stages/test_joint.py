@@ -97,6 +97,10 @@ def test_single_stage_failure_carries_the_context():
     with pytest.raises(NoPlanFits) as e:
         plan_module(m, Request(load_cluster("2x4xcpu-test").with_memory(1024)))
     assert e.value.context.facts is not None and e.value.context.facts.batch == 32
+    # the baselines were priced all the same: `rhino plan` shows them beside a chosen pipeline
+    base = {b["name"]: b for b in e.value.baselines}
+    assert {"dp", "zero3", "megatron", "dp-tp"} <= set(base) and not any(b["fits"] for b in base.values())
+    assert all(b["memory_per_device_bytes"] > 1024 for b in base.values())
 
 
 def _brute_choose(L, options):
