@@ -134,9 +134,11 @@ def main() -> None:
             f"best round, the JSON every round. "
             f"The predicted comm is the planner's own figure for the plan it makes in each mode. "
             f"Both runs pass `--check` ({after['check']}).\n\n{tab}\n\n"
-            f"Calls per step = {K} x the body's collectives + the rest. The collectives left in the "
-            f"body are the all_gathers of the token-embedding gradient's scatter (its indices and "
-            f"updates; a scatter-add into the carry is not yet kept partial).\n")
+            f"Calls per step = {K} x the body's collectives + the rest. The token-embedding "
+            f"gradient (a scatter-add of batch-sharded updates into a zero table) is partial too: "
+            f"each rank scatters its own rows (analysis/local_rules.py, partition/spmd/indices.py), "
+            f"so its indices and updates are no longer all_gathered in the body (2 collectives per "
+            f"micro-batch before).\n")
     report.write_section("accumulate-carry", body)
     print(tab)
 

@@ -84,7 +84,53 @@ def combiner(op) -> str | None:
             return None
         init = I.splat_value(op.operands[1])
         return kind if init is not None and init == identity(kind, I.elem_of(op.results[0].type)) else None
-    return None
+    return _scatter_partial(op)
+
+
+# combiners a scatter may leave partial over its update batch factors: only add, whose
+# identity 0 is also an in-bounds index, what padding of uneven shards writes into the
+# indices (spmd_partition `mask`)
+_PARTIAL_SCATTER = frozenset({"add"})
+
+
+def _scatter_partial(op) -> str | None:
+    """add for a scatter-add (the gradient of an embedding lookup). Sharding its update
+    batch factors (Shardy's reduction factors of a scatter) over axes P, device p scatters
+    its own updates into its copy of the operand: operand + sum of its updates, so the
+    results summed over P are the global result when one device per group of P holds the
+    operand and the others the identity (`counted_once`; nothing to do for a splat 0)."""
+    kind = update_combiner(op)
+    return kind if kind in _PARTIAL_SCATTER else None
+
+
+def counted_once(op) -> list[int]:
+    """Operands of `op` that its partial results (over a sharded reduction factor) each
+    include whole: one device per group must hold them, the others the identity. A scatter's
+    operand, unless it already is the identity (a splat constant or its broadcast)."""
+    kind = _scatter_partial(op)
+    if kind is None or _splat_operand(op.operands[0]) == identity(kind, I.elem_of(op.results[0].type)):
+        return []
+    return [0]
+
+
+def _splat_operand(v):
+    """The scalar `v` is a splat of: a splat constant or a broadcast_in_dim of one, or a
+    while body's argument that the body yields unchanged from such an init (a zero table
+    hoisted out of a micro-batch loop: seen through, no per-trip select)."""
+    base = v.owner
+    base = base.operation if hasattr(base, "operation") else base
+    if isinstance(base, I.ir.Block):
+        loop = base.owner
+        loop = loop.operation if hasattr(loop, "operation") else loop
+        if loop is None or loop.name != "stablehlo.while" or base != loop.regions[1].blocks[0]:
+            return None
+        i = v.arg_number
+        if I.block_ops(base)[-1].operands[i] != v:
+            return None
+        return _splat_operand(loop.operands[i])
+    if getattr(base, "name", "") == "stablehlo.broadcast_in_dim":
+        return I.splat_value(base.operands[0])
+    return I.splat_value(v)
 
 
 def accumulator(op) -> str | None:
@@ -92,16 +138,12 @@ def accumulator(op) -> str | None:
     that each run the whole op (micro-batches, partition/stages/microbatch.py): the `combiner`,
     or for a scatter whose body is add/mul/min/max into a splat of that identity (the
     gradient of an embedding lookup), that kind: every part starts from the identity."""
-    kind = combiner(op)
-    if kind is not None or op.name != "stablehlo.scatter" or len(op.results) != 1:
-        return kind
+    if op.name != "stablehlo.scatter" or len(op.results) != 1:
+        return combiner(op)
     kind = _reduce_body_kind(op)
     if kind is None or str(I.elem_of(op.results[0].type)) == "i1":
         return None
-    base = op.operands[0].owner
-    base = base.operation if hasattr(base, "operation") else base
-    init = I.splat_value(base.operands[0]) if getattr(base, "name", "") == "stablehlo.broadcast_in_dim" \
-        else I.splat_value(op.operands[0])
+    init = _splat_operand(op.operands[0])
     return kind if init is not None and init == identity(kind, I.elem_of(op.results[0].type)) else None
 
 
@@ -127,7 +169,7 @@ def restrict(op, rule: OpRule, shape=None) -> OpRule:
     freed: set[int] = set()
     if rule.reduction and combiner(op) is None:
         extra |= rule.reduction
-    elif rule.reduction and indexing(op) is not None:  # gather: only one-element lookups
+    elif rule.reduction and op.name == "stablehlo.gather":  # only one-element lookups
         extra |= rule.reduction - shardable_factors(op, rule)
     if op.name in _RANDOM or (op.name == "stablehlo.constant" and I.splat_value(op.results[0]) is None):
         extra |= set(range(rule.num_factors))

@@ -20,7 +20,8 @@ from typing import ClassVar
 from .. import ir as I
 from ..analysis import dataflow, rules
 from ..analysis.indexing import indexing, window_sizes
-from ..analysis.local_rules import combiner, identity, iota_dimension, local_attrs, restrict, update_combiner
+from ..analysis.local_rules import (combiner, counted_once, identity, iota_dimension, local_attrs, restrict,
+                                   update_combiner)
 from ..ir import ir
 from ..sharding import annotations as A
 from ..partition.spmd import carry, indices
@@ -198,6 +199,7 @@ class Partitioner:
         comb = combiner(op)
         fsh = self.factor_sharding(op, r, comb)
         red = [f for f in sorted(r.reduction) if fsh[f]]
+        once = counted_once(op) if red else []
         for i, (dims, v) in enumerate(zip(r.operands, list(op.operands))):
             need = tensor_sharding(mesh.name, dims, fsh, mesh)
             forced = [f for fs in dims for f in fs if not r.shardable(f)]
@@ -206,6 +208,10 @@ class Partitioner:
             x = self.reshard(v, need, op, why)
             for f in red:
                 x = self.mask(x, dims, f, fsh[f], r.sizes[f], comb, op)
+            if i in once:                   # held whole by each partial result: count it once
+                x = indices.count_once(Emitter(op, self.counter), mesh, x, [a for f in red for a in fsh[f]],
+                                       identity(comb, I.elem_of(x.type)))
+                self.gshape[x], self.layout[x] = self.shape(v), Layout(need)
             op.operands[i] = x
         ix = indexing(op)
         sharded = {d: fsh[r.operands[0][d][0]] for d in (ix.shardable if ix else ())

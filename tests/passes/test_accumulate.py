@@ -113,6 +113,34 @@ def test_data_parallel_bf16_gradients_complete_once_in_f32():
     check_local(local, text, args)
 
 
+def test_data_parallel_gpt_step_has_no_collective_in_the_loop():
+    # gpt-tiny, batch 8 over "x"=4, 2 micro-batches: the token-embedding gradient is a
+    # scatter-add of batch-sharded updates into zeros, partial like the matmul gradients
+    # (analysis/local_rules.py), so it joins its partial carry: the body has no collective
+    import jax
+    from rhino_mlir.zoo import optim, transformer
+    m = zoo.get("gpt-tiny", n_layer=1, seq=8, vocab=48, batch=8)
+    _, loss, _, _ = transformer.make(m.cfg)
+
+    def train_step(params, opt_state, batch):
+        value, grads = jax.value_and_grad(loss)(params, batch)
+        params, opt_state = optim.adam(params, grads, opt_state, eps=1e-5)   # see programs.gpt_train_step
+        return params, opt_state, value
+
+    params, state, batch = m.args("train_step")
+    rng = np.random.default_rng(19)
+    params = jax.tree_util.tree_map(lambda x: (x + 0.02 * rng.standard_normal(x.shape)).astype(x.dtype), params)
+    text, args = programs.build(train_step, (params, state, batch), programs.M4, {r"^\[2\]": ("x", None)})
+    local, pctx = rewrite(text, ("rhino-accumulate", {"microbatches": 2}), ("rhino-propagate", {}),
+                          ("rhino-spmd-partition", {}))
+    body = _loop_body(local)
+    assert '"stablehlo.scatter"' in body
+    # its operand is a zero table carried unchanged: seen through, no select of the first device
+    assert "partition_id" not in body
+    assert not re.search(r'"stablehlo\.(all_reduce|all_gather|reduce_scatter|all_to_all|collective_permute)"', body)
+    check_local(local, text, args)
+
+
 @pytest.mark.slow
 def test_partitioned_gpt_train_step():
     text, args = programs.get("gpt_train_step", "dp_tp_2x2")

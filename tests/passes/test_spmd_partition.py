@@ -218,3 +218,33 @@ def test_result_that_is_the_argument_keeps_its_global_type(n):
     assert local.count("rhino.global_type = tensor<3x4xf32>") == 6      # 1 argument, 5 results
     outs = check_local(local, text, args)
     assert [o.shape for o in outs] == [(3, 4)] * 5
+
+
+# ------------------------------------------------------------------ batch-sharded scatter-add
+
+@pytest.mark.parametrize("n,rows", [(2, 6), (4, 6)])
+def test_scatter_add_of_batch_sharded_updates_stays_partial(n, rows):
+    # an embedding gradient: a scatter-add of batch-sharded updates into zeros. Each device
+    # scatters its own rows into its own zeros (partial, analysis/local_rules.py): one
+    # all_reduce of the table completes it, where the indices and updates were gathered
+    import jax
+    import jax.numpy as jnp
+    tab = f32(10, 8)
+    ids = np.random.default_rng(2).integers(0, 10, (rows, 5)).astype(np.int32)   # 6 on 4: uneven
+    fn = jax.grad(lambda t, i: jnp.sum(jnp.take(t, i, axis=0) ** 2))
+    text = _lower_annotated(fn, [tab, ids], f'<["x"={n}]>', [None, '[{"x"}, {}]'])
+    assert '"stablehlo.scatter"' in text and "broadcast_in_dim" in text
+    local, stats = partition(text)
+    check_local(local, text, [tab, ids])
+    assert [(k, shape) for k, _, shape in collectives(local)] == [("stablehlo.all_reduce", [10, 8])]
+
+
+def test_scatter_add_into_a_replicated_table_counts_it_once():
+    # operand + the updates: the first device of the group scatters into the table, the
+    # others into zeros (partition/spmd/indices.py count_once), then one all_reduce
+    tab, ids, upd = f32(10, 8), np.random.default_rng(3).integers(0, 10, (6,)).astype(np.int32), f32(6, 8)
+    text = _lower_annotated(lambda t, i, u: t.at[i].add(u), [tab, ids, upd], '<["x"=2]>',
+                            [None, '[{"x"}]', '[{"x"}, {}]'])
+    local, stats = partition(text)
+    check_local(local, text, [tab, ids, upd])
+    assert [(k, shape) for k, _, shape in collectives(local)] == [("stablehlo.all_reduce", [10, 8])]

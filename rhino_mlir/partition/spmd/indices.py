@@ -144,3 +144,13 @@ def redirect_updates(em, op, ix, loc: Local, kind: str | None, identity, sharded
     spare = [rows if a == d else 0 for a in ix.addressed]
     op.operands[1] = _where_valid(em, ix, loc.valid, x, _per_component(em, ix, spare, t))
     return d
+
+
+def count_once(em, mesh: Mesh, x, axes, fill) -> ir.Value:
+    """`x` on the first device of every group over `axes`, `fill` (the combiner's identity)
+    on the others: what a scatter left partial over `axes` scatters into, so that the
+    operand is counted once when the partial results are combined (local_rules.counted_once)."""
+    first = _cmp(em, em.shard_index(mesh, axes), em.splat(0, I.make_tensor([], ir.IntegerType.get_signless(32))),
+                 "EQ")
+    keep = em.broadcast(first, I.make_tensor(I.shape_of(x.type), _i1()))
+    return em.select(keep, x, em.broadcast(em.splat(fill, I.make_tensor([], I.elem_of(x.type))), x.type))
