@@ -96,6 +96,30 @@ def joint_for_stages(a, module, cluster, an, run_planner, progress: bool = False
     return s, context, res
 
 
+def for_replan(a, module, cluster, run_planner, stages: int | None):
+    """The joint plan `rhino train` re-plans a joint pipeline artifact to (tools/train_cmd.py):
+    the fastest that fits `cluster`'s memory with `stages` stages, else (or without `stages`)
+    with any stage count the search takes; None when none fits or the program is not a
+    training step with repeated layers (the single-stage planner then)."""
+    from ..errors import RhinoError
+    from ..partition.search.train_plan import NoPlanFits
+    from ..partition.stages import joint
+    try:
+        context = getattr(run_planner(a, module, False), "context", None)
+    except NoPlanFits as e:
+        context = e.context
+    except RhinoError:
+        return None
+    if context is None or context.facts is None:
+        return None
+    args = (context.space, context.facts, context.roles, context.timer, cluster, cluster.memory_per_device)
+    for s in ([stages] if stages else []) + [None]:
+        best = joint.search(*args, stages=s, remat="auto").best
+        if best is not None:
+            return best
+    return None
+
+
 def _row(p, cluster) -> dict:
     d = p.to_json()
     n = cluster.num_devices // p.stages

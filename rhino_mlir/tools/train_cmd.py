@@ -132,6 +132,66 @@ def unsharded(text: str, filename: str) -> str:
     return I.print_module(mod)
 
 
+def replan_cluster(spec: str, n: int) -> str:
+    """The cluster a re-plan for n ranks plans on: the artifact's when n is its device count,
+    whole nodes of it when a node's devices divide n, else one node of n devices."""
+    from ..cluster import load_cluster
+    cl = load_cluster(spec)
+    if cl.num_devices == n:
+        return spec
+    g = cl.groups[0]
+    if len(cl.groups) == 1 and n % g.devices_per_node == 0:
+        return f"{n // g.devices_per_node}x{g.devices_per_node}x{g.profile.name}"
+    return f"1x{n}x{g.profile.name}"
+
+
+def joint_target(sched: dict, num_devices: int, n: int, scale: float) -> dict:
+    """What the re-plan of a joint pipeline artifact (manifest `schedule` with `joint`)
+    searches on n ranks at `scale` of its memory budget: {cluster, memory (the scaled
+    budget in bytes: the recorded one of an earlier re-plan, else the device profile's),
+    stages (the artifact's count when it divides n and is at most the layers; None: the
+    joint search's own choice)}."""
+    from ..cluster import load_cluster
+    joint = sched["joint"]
+    spec = sched.get("cluster") or f"1x{num_devices}xcpu"
+    base = joint.get("memory_budget_bytes") or load_cluster(spec).memory_per_device
+    S, layers = sched["stages"], sum(joint["layers_per_stage"])
+    return {"cluster": replan_cluster(spec, n), "memory": int(int(base) * scale),
+            "stages": S if S > 1 and n % S == 0 and S <= layers else None}
+
+
+def _replan_joint(art, text: str, filename: str, out: Path, t: dict, plan: dict, debug: bool) -> str:
+    """The joint search run again for the new ranks and budget, and its plan compiled; the
+    single-stage planner when no pipeline fits. The artifact's extra IREE flags are kept."""
+    from ..cluster import load_cluster
+    from ..launch.build.iree_compile import target_flags
+    from .joint_report import for_replan
+    from .plan_cmd import run_planner
+    from .. import ir as I
+    from ..passes import PassContext
+    from ..passes.pass_pipeline import run_pipeline_str
+    cl = load_cluster(t["cluster"]).with_memory(str(t["memory"]))
+    a = argparse.Namespace(cluster=t["cluster"], memory=str(t["memory"]), level=plan.get("level", "O2"),
+                           strategy="auto", batch_args=None, plan=None, remat=None, microbatches=None)
+    module = I.parse_module(text, I.new_context(), filename)
+    run_pipeline_str(module, "rhino-inline", PassContext(module.context))
+    best = for_replan(a, module, cl, run_planner, t["stages"])
+    if best is None:
+        from ..launch.build.single_stage import compile_global
+        from .plan_cmd import plan_text
+        planned, p = plan_text(a, text, filename, progress=False)
+        return str(compile_global(planned, out, art.target, plan_text=p.to_json() if p else None,
+                                  debug=debug, filename=filename))
+    from ..launch.build.pipelined import compile_pipeline
+    sched = art.manifest["schedule"]
+    flags, base = art.manifest.get("iree", {}).get("flags") or [], target_flags(art.target)
+    extra = flags[len(base):] if flags[:len(base)] == base else []     # what --iree-flag added
+    joint = dict(best.to_json(), memory_budget_bytes=t["memory"])
+    return str(compile_pipeline(text, out, t["cluster"], best.stages, best.microbatches, sched["kind"],
+                                art.target, extra_flags=extra, debug=debug, filename=filename,
+                                memory=str(t["memory"]), strategy="auto", level=a.level, joint=joint))
+
+
 def make_replan(art_dir: str, debug: bool = False):
     """(ranks, memory scale, reason) -> a new artifact for the same global program."""
     from ..launch.artifact import read_artifact
@@ -151,6 +211,8 @@ def make_replan(art_dir: str, debug: bool = False):
         base = plan.get("memory_budget_bytes") or load_cluster(spec).memory_per_device
         memory = str(int(int(base) * scale)) if scale < 1 else None
         out = Path(art_dir).resolve().parent / f"{Path(art_dir).name}.replan-n{n}-m{round(scale * 100)}"
+        if sched.get("joint"):
+            return _replan_joint(art, text, str(gp), out, joint_target(sched, art.num_devices, n, scale), plan, debug)
         if sched.get("pipeline"):
             from ..launch.build.pipelined import compile_pipeline
             stages = sched["stages"] if n % sched["stages"] == 0 else 1
