@@ -81,6 +81,8 @@ def _compile(a, text: str, src: Path, stages: int, cluster: str, joint: dict | N
     from ..launch.artifact import read_artifact
     from ..launch.build.pipelined import compile_pipeline
     schedule = a.schedule or "1f1b"     # a program without backward runs its forwards
+    if joint is not None:               # the budget it was planned under, for rhino train's re-plans
+        joint = dict(joint, memory_budget_bytes=_cluster(a, stages).memory_per_device)
     path = compile_pipeline(text, a.output, cluster, stages, a.microbatches or 1, schedule,
                             a.target, batch_args(a), a.iree_flag, not a.no_cache, a.debug,
                             str(src), a.memory, a.strategy, a.level, joint=joint)

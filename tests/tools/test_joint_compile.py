@@ -100,6 +100,7 @@ def test_stages_auto_under_a_tight_budget_runs_a_recomputing_pipeline(gpt, capsy
     assert code == 0 and "check: ok" in out and "compiled" in err, out + err
     j = _check_artifact(tmp_path / "art", d)
     assert j["remat_applied"] != "none"
+    assert j["memory_budget_bytes"] == 2 << 20              # what rhino train's re-plans scale
 
 
 @pytest.mark.slow
