@@ -66,15 +66,15 @@ def test_out_of_memory_replan_of_a_joint_artifact_compiles_a_joint_plan(tmp_path
     np.savez(tmp_path / "in.npz", **{f"arg{i}": x for i, x in enumerate(later_step(model))})
     art = tmp_path / "art"
     assert rhino_main(["compile", str(tmp_path / "gpt.mlir"), "--cluster", "2x2xcpu", "--stages", "2",
-                       "-o", str(art), *IREE]) == 0
+                       "--memory", "1GiB", "-o", str(art), *IREE]) == 0
     old = json.loads((art / "manifest.json").read_text())
-    assert old["schedule"]["joint"] and "memory_budget_bytes" not in old["schedule"]["joint"]
+    assert old["schedule"]["joint"]["memory_budget_bytes"] == 1 << 30     # --memory, recorded
 
     new = make_replan(str(art))(4, 0.8, "out of memory")
     assert new.endswith("art.replan-n4-m80")
     m = json.loads((tmp_path / "art.replan-n4-m80" / "manifest.json").read_text())
     j = m["schedule"]["joint"]
-    assert j["memory_budget_bytes"] == int(_memory("2x2xcpu") * 0.8) and max(j["memory_per_stage"]) <= j["memory_budget_bytes"]
+    assert j["memory_budget_bytes"] == int((1 << 30) * 0.8) and max(j["memory_per_stage"]) <= j["memory_budget_bytes"]
     assert j["stages"] == 2 and m["schedule"]["stages"] == 2 and sum(j["layers_per_stage"]) == GPT["n_layer"]
     assert m["schedule"]["cluster"] == "2x2xcpu" and m["num_devices"] == 4
     assert m["schedule"]["predicted"]["step_time_s"] == j["step_time_s"]       # the compiled plan was priced
