@@ -142,7 +142,7 @@ def analyze(module, who: str = "rhino-remat", batch_args: list[int] | None = Non
         finally:
             rules.strip(module.operation)
     block = f.regions[0].blocks[0]
-    ops = [op for op in I.block_ops(block) if op.name not in dataflow.TERMINATORS]
+    ops = info.ops                           # the block's ops less its terminator (a walk of the block saved)
     producer = {v: i for i, op in enumerate(ops) for v in op.results}
     users: dict = {}
     for i, op in enumerate(ops):
