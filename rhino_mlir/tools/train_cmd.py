@@ -177,11 +177,7 @@ def _replan_joint(art, text: str, filename: str, out: Path, t: dict, plan: dict,
     run_pipeline_str(module, "rhino-inline", PassContext(module.context))
     best = for_replan(a, module, cl, run_planner, t["stages"])
     if best is None:
-        from ..launch.build.single_stage import compile_global
-        from .plan_cmd import plan_text
-        planned, p = plan_text(a, text, filename, progress=False)
-        return str(compile_global(planned, out, art.target, plan_text=p.to_json() if p else None,
-                                  debug=debug, filename=filename))
+        return _single_stage(art, a, text, filename, out, debug)
     from ..launch.build.pipelined import compile_pipeline
     sched = art.manifest["schedule"]
     flags, base = art.manifest.get("iree", {}).get("flags") or [], target_flags(art.target)
@@ -218,15 +214,20 @@ def make_replan(art_dir: str, debug: bool = False):
             stages = sched["stages"] if n % sched["stages"] == 0 else 1
             return str(compile_pipeline(text, out, cluster, stages, sched["microbatches"], sched["kind"],
                                         art.target, debug=debug, memory=memory))
-        from ..launch.build.single_stage import compile_global
-        from .plan_cmd import plan_text
         strategy = plan.get("strategy", "auto") if scale == 1 else "auto"
         a = argparse.Namespace(cluster=cluster, memory=memory, level=plan.get("level", "O2"),
                                strategy=strategy, batch_args=None, plan=None)
-        planned, p = plan_text(a, text, str(gp), progress=False)
-        return str(compile_global(planned, out, art.target, plan_text=p.to_json() if p else None,
-                                  debug=debug, filename=str(gp)))
+        return _single_stage(art, a, text, str(gp), out, debug)
     return replan
+
+
+def _single_stage(art, a, text: str, filename: str, out: Path, debug: bool) -> str:
+    """The single-stage planner's plan for `a` (cluster, memory, strategy), compiled to `out`."""
+    from ..launch.build.single_stage import compile_global
+    from .plan_cmd import plan_text
+    planned, p = plan_text(a, text, filename, progress=False)
+    return str(compile_global(planned, out, art.target, plan_text=p.to_json() if p else None,
+                              debug=debug, filename=filename))
 
 
 def run(a) -> int:

@@ -19,14 +19,12 @@ def _nested(op):
 
 
 def _reference_ancestors(ops, producer, roots):
-    seen, todo = set(), [producer[v] for v in roots if v in producer]
-    while todo:
-        i = todo.pop()
+    """One sweep from the end of the block (a producer comes before its users), unlike the
+    worklist in plan.py."""
+    seen = {producer[v] for v in roots if v in producer}
+    for i in range(len(ops) - 1, -1, -1):
         if i in seen:
-            continue
-        seen.add(i)
-        for o in _nested(ops[i]):
-            todo.extend(producer[v] for v in o.operands if v in producer)
+            seen.update(producer[v] for o in _nested(ops[i]) for v in o.operands if v in producer)
     return seen
 
 
