@@ -65,7 +65,7 @@ def _module(model: str, cfg: dict):
 def _rewrite(mod, res, policies: dict, k: int):
     """(global annotated text after the passes and rhino-propagate, local text, memory report)."""
     from rhino_mlir import ir as I
-    from rhino_mlir.launch.build.single_stage import apply_training
+    from rhino_mlir.passes.auto_shard import apply_training
     from rhino_mlir.partition.search.apply import write_result
     from rhino_mlir.partition.spmd.memory import memory_report
     from rhino_mlir.passes import PassContext

@@ -20,7 +20,7 @@
 // RUN: not rhino-opt %S/Inputs/mesh-2.mlir --pass-pipeline='builtin.module(rhino-auto-shard{cluster=1x4xcpu-test})' 2>&1 | filecheck %s --check-prefix=MESH
 // MESH: rhino-opt: rhino-auto-shard: the program's shardings use mesh @mesh of 2 devices but cluster 1x4xcpu-test has 4; drop the annotations or plan for 2 devices
 // RUN: not rhino-opt %S/Inputs/matmul.mlir --pass-pipeline='builtin.module(rhino-auto-shard{clusters=1x4xcpu-test})' 2>&1 | filecheck %s --check-prefix=OPTION
-// OPTION: rhino-opt: pipeline: unknown option 'clusters' for pass 'rhino-auto-shard' (options: batch-args, cluster, level, memory, strategy)
+// OPTION: rhino-opt: pipeline: unknown option 'clusters' for pass 'rhino-auto-shard' (options: batch-args, cluster, level, memory, microbatches, remat, strategy)
 // RUN: not rhino-opt %S/Inputs/matmul.mlir --pass-pipeline='builtin.module(rhino-auto-shard{batch-args=a})' 2>&1 | filecheck %s --check-prefix=BATCHARGS
 // BATCHARGS: rhino-opt: pipeline: bad value 'a' for option 'batch-args' of pass 'rhino-auto-shard' (expected int)
 // RUN: not rhino-opt %S/Inputs/matmul.mlir --pass-pipeline='builtin.module(rhino-auto-shard{cluster=1x4xcpu-test batch-args=7})' 2>&1 | filecheck %s --check-prefix=BATCHRANGE

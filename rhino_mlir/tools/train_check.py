@@ -17,7 +17,7 @@ def verify(module, g, cand, budget: float) -> bool:
     model on the rewritten program: a copy of `module` annotated with its shardings (`g`:
     graph.build's graph of `module`), rhino-remat and rhino-accumulate applied, rhino-propagate
     run. Sets cand.memory["model_peak"]."""
-    from ..launch.build.single_stage import apply_training
+    from ..passes.auto_shard import apply_training
     from ..partition.search.apply import write
     from ..partition.spmd.memory import memory_report
     from ..passes import PassContext

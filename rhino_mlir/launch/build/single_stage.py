@@ -21,6 +21,7 @@ from typing import Sequence
 
 from ... import ir as rir
 from ...errors import RhinoError
+from ...passes.auto_shard import apply_training, training_choices
 from ...sharding import meshes_in
 from ..artifact import package_version, write_artifact
 from .iree_compile import compile_many, driver_of, iree_version, target_flags
@@ -142,7 +143,7 @@ def compile_global(global_text: str, out: str | Path, target: str = "llvm-cpu",
     module = rir.parse_module(global_text, ctx, kw.get("filename", "<input>"))
     t0 = time.perf_counter()
     debug = kw.get("debug", False)
-    policies, k = training_choices(plan_text)
+    policies, k = training_choices(json.loads(plan_text)) if plan_text else ({}, 1)
     if policies or k > 1:
         _run(module, "rhino-inline", debug)
         apply_training(module, policies, k, batch_args)
@@ -150,27 +151,6 @@ def compile_global(global_text: str, out: str | Path, target: str = "llvm-cpu",
     return compile_local(str(module), out, target, global_text=global_text,
                          plan_text=plan_text, partition_seconds=round(time.perf_counter() - t0, 3),
                          **kw)
-
-
-def training_choices(plan_text: str | None) -> tuple[dict, int]:
-    """({layer group: policy} other than none, micro-batch count) recorded in a plan.json."""
-    if not plan_text:
-        return {}, 1
-    d = json.loads(plan_text)
-    policies = {int(r["group"]): r["policy"] for r in d.get("remat") or [] if r.get("policy", "none") != "none"}
-    return policies, int(d.get("microbatches") or 1)
-
-
-def apply_training(module, policies: dict, microbatches: int, batch_args: list[int] | None = None) -> None:
-    """rhino-remat then rhino-accumulate, as a plan chose them (shardings already written)."""
-    from ...partition.remat.apply import apply_remat
-    from ...passes.accumulate import accumulate
-    if policies:
-        apply_remat(module, policies)
-    if microbatches > 1:
-        with module.context, rir.ir.Location.unknown():
-            accumulate(module, microbatches, batch_args)
-
 
 
 def _report(m: dict, source: str) -> str:

@@ -4,7 +4,7 @@ so its predicted communication does not grow with K."""
 from rhino_mlir import ir as I
 from rhino_mlir import zoo
 from rhino_mlir.cluster import load_cluster
-from rhino_mlir.launch.build.single_stage import apply_training
+from rhino_mlir.passes.auto_shard import apply_training
 from rhino_mlir.partition.search.apply import write_result
 from rhino_mlir.partition.search.planner import Request, plan_module
 from rhino_mlir.passes import REGISTRY, PassContext

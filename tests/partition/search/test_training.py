@@ -42,7 +42,7 @@ def _smallest(m, **kw) -> float:
 
 def _rewritten_peak(m, res, report: bool = False):
     """The memory model on the program as it will be partitioned (passes applied)."""
-    from rhino_mlir.launch.build.single_stage import apply_training
+    from rhino_mlir.passes.auto_shard import apply_training
     from rhino_mlir.partition.spmd.memory import memory_report
     write_result(m, res)
     p = res.plan
