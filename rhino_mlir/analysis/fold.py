@@ -47,6 +47,7 @@ class Fold:
     args: np.ndarray                   # argument -> folded id
     walk: np.ndarray = None            # program value id -> walk index of its op (-1: block argument)
     resno: np.ndarray = None           # program value id -> result number
+    walk_base: np.ndarray = None       # op index -> walk index of the op (its nested ops follow it)
 
     def fold_code(self, code: int) -> int:
         """Folded value id of a code (a top-level result, or -1-k for argument k)."""
@@ -250,6 +251,7 @@ def _expand(g: Graph, fold: Fold, ops: list, n: int) -> None:
     copied = np.flatnonzero(rep_of >= 0)
     walks[copied] = walks[rep_of[copied]]
     walk_base = np.concatenate([[0], np.cumsum(walks)[:-1]])
+    fold.walk_base = walk_base
     # per folded value defined by a built op: (op, walk offset in its subtree, result number)
     nv = len(g.values)
     v_op = np.full(nv, -1, dtype=np.int64)

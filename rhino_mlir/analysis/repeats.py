@@ -59,6 +59,10 @@ class Repeats:
     ptr: np.ndarray            # (n_ops + 1,): each op's first entry in `codes`
     codes: np.ndarray          # the codes each op reads, in text order
     arg_types: list[str]
+    text: str | None = None    # the printed module and @main's body in it: text[span[0]:span[1]]
+    span: tuple[int, int] = (0, 0)     # is the ops' texts `chunks` joined by newlines
+    chunks: list[str] | None = None
+    indent: int = 0            # the body's indentation
 
     def op_of_code(self, code: int) -> int:
         return int(np.searchsorted(self.first_code, code, side="right")) - 1
@@ -85,7 +89,8 @@ class Repeats:
                     runs.append(Run(r.op_start(j), r.period, n, r.ext[j:e + 1],
                                     np.zeros((n, r.escapes.shape[1]), dtype=bool)))
                 j = e + 1
-        t = _Text([], self.ptr, self.codes, self.first_code, self.outputs)
+        t = _Text([], self.ptr, self.codes, self.first_code, self.outputs, self.text, self.span, self.chunks,
+                  self.indent)
         return _finish(t, runs, self.n_ops, self.arg_types)
 
 
@@ -96,6 +101,10 @@ class _Text:
     codes: np.ndarray          # every name an op reads, in text order
     first_code: np.ndarray     # (n_ops + 1,)
     outputs: list[int] | None
+    text: str | None = None
+    span: tuple[int, int] = (0, 0)
+    chunks: list[str] | None = None
+    indent: int = 0
 
 
 def find(text: str, func_name: str, arg_types: list[str], n_ops: int) -> Repeats | None:
@@ -116,7 +125,7 @@ def _finish(t: _Text, runs: list[Run], n_ops: int, arg_types: list[str]) -> Repe
     piece = _pieces(runs, n_ops)
     _escapes(t, runs, piece, n_ops)
     return Repeats(n_ops, len(arg_types), t.first_code, runs, _fold_args(t, runs, piece, arg_types, n_ops),
-                   t.outputs, t.ptr, t.codes, arg_types)
+                   t.outputs, t.ptr, t.codes, arg_types, t.text, t.span, t.chunks, t.indent)
 
 
 # ----------------------------------------------------------------------------- text
@@ -176,7 +185,7 @@ def _parse(text: str, func_name: str, nargs: int) -> _Text | None:
             codes[p0:p1] = [c if c is not None else LOCAL - local.setdefault(x, len(local))
                             for x, c in zip(flat[p0:p1], codes[p0:p1])]
     outputs = codes[int(ptr[-2]):] if chunks[-1][ind:].startswith("return") else None
-    return _Text(sigs, ptr, np.array(codes, dtype=np.int64), first, outputs)
+    return _Text(sigs, ptr, np.array(codes, dtype=np.int64), first, outputs, text, (lo, hi), chunks, ind)
 
 
 # ----------------------------------------------------------------------------- periods

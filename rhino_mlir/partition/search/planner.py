@@ -51,6 +51,8 @@ class Request:
     mesh: tuple | None = None                    # pin a mesh shape ((name, size), ...)
     progress: Callable[[str], None] | None = None
     fold: bool = True                            # search one copy of each run of repeated layers
+    fold_first: bool = True                      # and take the training facts from short versions
+    #                                              of the program (train_fold.py)
     remat: str = "auto"                          # auto | none | selective | full (training.py)
     microbatches: int | None = None              # accumulated micro-batches; None: the planner's
     check: Callable | None = None                # (module, graph, candidate, budget) -> fits, for

@@ -55,6 +55,11 @@ class Facts:
     boundary: float = 0.0            # bytes per example of a layer's input (what a pipeline stage sends)
     cache: dict = field(default_factory=dict)            # training.py's scaled spaces
     name_of: object = None           # "op:result" -> searched-graph value id (fused values too)
+    parts: tuple | None = None       # fold-first (train_fold.py): (facts of the 4-copy and the
+    #                                  6-copy program, t = (C - 4) / 2, their points aligned);
+    #                                  lv and the per-buffer fields above are then theirs
+    whole: object = None             # () -> the whole program's Facts (the pipeline search's)
+    result_of: list | None = None    # a cut-short program's result -> the program's result number
 
     def divisors(self) -> list[int]:
         b = self.batch
@@ -68,16 +73,16 @@ def batch_args(g, dc, ro) -> list[int] | None:
     return out or None
 
 
-def _value_ids(g, module):
-    """(ir.Value, its "op:result" name) of @main -> searched-graph value id, or None."""
+def _value_ids(g, module, short=None):
+    """(ir.Value, its "op:result" name) of @main -> searched-graph value id, or None; names
+    of a cut-short program (`short`, train_fold.py) are its walk indices, translated."""
     f = I.main_func(module)
     args = {a: g.args[i] for i, a in enumerate(f.regions[0].blocks[0].arguments)}
     if g.fold is None:
         ids = {v: i for i, v in enumerate(g.values)}
         return lambda v, name=None: args.get(v, ids.get(v))
     fo = g.fold
-    pos = np.flatnonzero(fo.walk >= 0)
-    by_name = dict(zip(zip(fo.walk[pos].tolist(), fo.resno[pos].tolist()), fo.full_to_folded[pos].tolist()))
+    keys, ids = _name_index(fo)
 
     def get(v, name=None):
         if v in args:
@@ -85,8 +90,25 @@ def _value_ids(g, module):
         if name is None:
             return None
         k, j = name.split(":")
-        return by_name.get((int(k), int(j)))
+        k = int(k) if short is None else short.walk(int(k))
+        key = k * _RES + int(j)
+        i = int(np.searchsorted(keys, key))
+        return int(ids[i]) if i < len(keys) and keys[i] == key else None
     return get
+
+
+_RES = 1 << 20                       # results per op in the keys of _name_index
+
+
+def _name_index(fo):
+    """(sorted keys walk * _RES + result, folded ids) of the program's values, once per fold."""
+    got = getattr(fo, "_name_index", None)
+    if got is None:
+        pos = np.flatnonzero(fo.walk >= 0)
+        keys = fo.walk[pos] * _RES + fo.resno[pos]
+        order = np.argsort(keys, kind="stable")
+        got = fo._name_index = (keys[order], fo.full_to_folded[pos][order])
+    return got
 
 
 def _buffers(fx: Facts, g, module, lookup) -> None:
@@ -106,16 +128,78 @@ def _buffers(fx: Facts, g, module, lookup) -> None:
     fx.batch_end = int(lv.end[fx.buf_batch].max(initial=0))
 
 
-def facts(module, g, dc, ro, seeds: list[int] | None = None) -> Facts:
+def facts(module, g, dc, ro, seeds: list[int] | None = None, fold_first: bool = True) -> Facts:
     """Layer groups, batch dims, accumulators and live intervals of `module` (after rhino-inline,
     rules populated: they stay, reshard pricing reads them), whose searched graph is `g`
-    (dimension classes `dc`, roles `ro`)."""
+    (dimension classes `dc`, roles `ro`). A folded graph of many copies gets them from two
+    cut-short versions of the program (train_fold.py) when they line up."""
+    seeds = seeds if seeds is not None else batch_args(g, dc, ro)
+    if fold_first and g.fold is not None:
+        from . import train_fold
+        if train_fold.usable(g.fold.reps):
+            fx = _fold_first(module, g, dc, ro, seeds)
+            if fx is not None:
+                return fx
+    return _facts(module, g, dc, ro, seeds)
+
+
+def _fold_first(module, g, dc, ro, seeds) -> Facts | None:
+    """The facts of the program from its 4- and 6-copy versions (train_fold.py), or None."""
+    from collections import Counter
+
+    from ...analysis import rules
+    from . import train_fold as TF
+    parts = []
+    for h in TF.KEEP:
+        short = TF.shorten(g.fold.reps, g.fold.walk_base, h, module.context)
+        if short is None:
+            return None
+        with short.module.context, I.ir.Location.unknown():
+            rules.populate(short.module)
+        fx = _facts(short.module, g, dc, ro, seeds, short)
+        if fx.training is not None:
+            return None                    # the whole program says why, in its own terms
+        fx.result_of = short.results
+        parts.append((fx, short))
+    (fa, sa), (fb, sb) = parts
+    if (fa.batch, fa.data, fa.boundary) != (fb.batch, fb.data, fb.boundary) or \
+            not np.array_equal(fa.bdim, fb.bdim) or \
+            [lg.group for lg in fa.groups] != [lg.group for lg in fb.groups]:
+        return None
+    t = (g.fold.reps.runs[0].copies - sa.copies) / (sb.copies - sa.copies)
+
+    def whole(a: float, b: float) -> int | None:
+        x = a + t * (b - a)
+        return int(round(x)) if abs(x - round(x)) < 1e-6 and x >= -0.5 else None
+    groups = []
+    for la, lb in zip(fa.groups, fb.groups):
+        n = whole(la.layers, lb.layers)
+        if n is None or la.nodes != lb.nodes:
+            return None
+        groups.append(LayerGroup(lb.group, n, lb.nodes))
+    ca, cb = Counter(fa.acc), Counter(fb.acc)
+    acc = []
+    for key in sorted(set(ca) | set(cb)):
+        n = whole(ca[key], cb[key])
+        if n is None:
+            return None
+        acc += [key] * n
+    index = {k: i for i, k in enumerate(TF.point_keys(fb.lv, sb))}
+    align = [index.get(k) for k in TF.point_keys(fa.lv, sa)]
+    if any(i is None for i in align):
+        return None
+    out = Facts(groups=groups, bdim=fb.bdim, acc=acc, data=fb.data, batch=fb.batch, boundary=fb.boundary,
+                parts=(fa, fb, t, np.array(align, dtype=np.int64)))
+    out.whole = lambda: _facts(module, g, dc, ro, seeds)
+    return out
+
+
+def _facts(module, g, dc, ro, seeds, short=None) -> Facts:
     from ..remat import plan as R
     fx = Facts(bdim=np.full(len(g.values), -1, dtype=np.int64))
     for c in ro.batch_classes:                        # values in regions: the batch class
         for v, d in dc.members[c]:
             fx.bdim[v] = d
-    seeds = seeds if seeds is not None else batch_args(g, dc, ro)
     try:
         with module.context, I.ir.Location.unknown():   # the planner populated the rules
             an = R.analyze(module, "rhino plan", seeds, rules_ready=True)
@@ -123,7 +207,7 @@ def facts(module, g, dc, ro, seeds: list[int] | None = None) -> Facts:
     except RhinoError as e:
         fx.training = str(e)
         return fx
-    vid = _value_ids(g, module)
+    vid = _value_ids(g, module, short)
     ident = lambda v: vid(v, an.ids.get(v))  # noqa: E731
     for v, d in list(an.batch_dim.items()) + list(an.const_dim.items()):
         i = ident(v)

@@ -157,16 +157,23 @@ def _local(ev: Evaluator, sc: _Scale, sh, asg) -> np.ndarray:
 
 
 @dataclass
-class _Base:
-    """One candidate at one K, before recomputation."""
-    cost: Cost
+class _Mem:
+    """One candidate at one K, before recomputation: the memory side, on one program's walk
+    (the whole program's, or each cut-short version's: Facts.parts)."""
     w: np.ndarray                    # local bytes per buffer of the liveness walk
     extra: tuple                     # accumulators as extra buffers (starts, ends, bytes)
     args: float
     outputs: float                   # at the result shardings, donated ones left out
-    recompute: dict                  # group -> {policy: Cost of one layer's recomputation}
     acc: float                       # extra's first row: the accumulators
     slots: tuple = ()                # (points where result buffers are written, their bytes)
+
+
+@dataclass
+class _Base:
+    """One candidate at one K, before recomputation."""
+    cost: Cost
+    recompute: dict                  # group -> {policy: Cost of one layer's recomputation}
+    mem: list                        # _Mem per walk: [the program's] or [4-copy, 6-copy]
 
 
 def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
@@ -178,25 +185,13 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
     if k > 1:                        # partial gradients are completed once, after the loop
         cost.add(correction(ev, fx.acc, sh, k))
     lb = _local(ev, sc, sh, asg)
-    lv = fx.lv
-    known = fx.buf >= 0
-    w = np.where(known, lb[np.maximum(fx.buf, 0)], fx.gbytes).astype(np.int64)
+    lb1 = None
     if k > 1:                        # arguments stay whole: the loop slices them
         sc1 = _scale(space, fx, 1)
         sh1, asg1 = _shardings(cand, sc1)
         lb1 = _local(sc1.evaluator(cand.mesh, timer), sc1, sh1, asg1)
-        w[fx.buf_arg & known] = lb1[fx.buf[fx.buf_arg & known]]
-    acc = 0.0
-    if k > 1:                        # carries: the accumulators (what the loop passes through
-        acc = carry_bytes(ev, fx.acc, sh, lb)     # unchanged is read in place: liveness.py)
-    rs, re_, rb = _reshards(cand, fx)
-    if k > 1:                        # those in the forward/backward are per micro-batch
-        rb = np.where(rs <= fx.batch_end, rb // k, rb)
-    extra = (np.concatenate([[0], rs]), np.concatenate([[fx.batch_end], re_]), np.concatenate([[int(acc)], rb]))
-    args = float(w[fx.buf_arg].sum())
-    outs, moved, slots = _outputs(cand, lv, w)
-    if len(moved[0]):
-        extra = tuple(np.concatenate([x, y]) for x, y in zip(extra, moved))
+    walks = fx.parts[:2] if fx.parts is not None else (fx,)
+    mem = [_mem(cand, fp, k, ev, sh, lb, lb1) for fp in walks]
     rec = {}
     for lg in fx.groups:
         rec[lg.group] = {}
@@ -206,10 +201,30 @@ def _base(cand, space: Space, fx: Facts, k: int, timer) -> _Base:
                 node = sc.space.g.nodes[n]
                 c.add(ev.total_values_of([node], sh), 1.0 / max(1, node.mult))
             rec[lg.group][p] = c
-    return _Base(cost, w, extra, args, outs, rec, acc, slots)
+    return _Base(cost, rec, mem)
 
 
-def _outputs(cand, lv, w: np.ndarray) -> tuple[float, tuple, tuple]:
+def _mem(cand, fx: Facts, k: int, ev: Evaluator, sh, lb: np.ndarray, lb1) -> _Mem:
+    lv = fx.lv
+    known = fx.buf >= 0
+    w = np.where(known, lb[np.maximum(fx.buf, 0)], fx.gbytes).astype(np.int64)
+    if k > 1:
+        w[fx.buf_arg & known] = lb1[fx.buf[fx.buf_arg & known]]
+    acc = 0.0
+    if k > 1:                        # carries: the accumulators (what the loop passes through
+        acc = carry_bytes(ev, fx.acc, sh, lb)     # unchanged is read in place: liveness.py)
+    rs, re_, rb = _reshards(cand, fx)
+    if k > 1:                        # those in the forward/backward are per micro-batch
+        rb = np.where(rs <= fx.batch_end, rb // k, rb)
+    extra = (np.concatenate([[0], rs]), np.concatenate([[fx.batch_end], re_]), np.concatenate([[int(acc)], rb]))
+    args = float(w[fx.buf_arg].sum())
+    outs, moved, slots = _outputs(cand, lv, w, fx.result_of)
+    if len(moved[0]):
+        extra = tuple(np.concatenate([x, y]) for x, y in zip(extra, moved))
+    return _Mem(w, extra, args, outs, acc, slots)
+
+
+def _outputs(cand, lv, w: np.ndarray, result_of=None) -> tuple[float, tuple, tuple]:
     """(bytes of the non-donated results at @main's result shardings, (starts, ends, bytes) of
     the values computed in another sharding: temporaries until the return reshards them,
     (points where the result buffers are written, their bytes))."""
@@ -221,8 +236,9 @@ def _outputs(cand, lv, w: np.ndarray) -> tuple[float, tuple, tuple]:
         if r in lv.aliases:
             continue
         b, at = int(w[i]), int(lv.start[i])
-        if res is not None and r < len(res) and res[r] is not None and lv.kind[i] == OUT:
-            b = local_nbytes(lv.shapes[i], res[r], cand.mesh, int(lv.elem_bytes[i]))
+        rr = r if result_of is None else result_of[r]        # the program's result number
+        if res is not None and rr < len(res) and res[rr] is not None and lv.kind[i] == OUT:
+            b = local_nbytes(lv.shapes[i], res[rr], cand.mesh, int(lv.elem_bytes[i]))
             if b != w[i] and at < last:
                 rows.append((at, last, int(w[i])))
                 at = last
@@ -235,40 +251,65 @@ def _outputs(cand, lv, w: np.ndarray) -> tuple[float, tuple, tuple]:
 
 
 def _reshards(cand, fx: Facts) -> tuple:
-    """(starts, ends, bytes) of the buffers the partitioner adds for `cand`'s shardings, once."""
-    got = getattr(cand, "reshards", None)
+    """(starts, ends, bytes) of the buffers the partitioner adds for `cand`'s shardings on
+    `fx`'s walk, once."""
+    seen = cand.__dict__.setdefault("reshards", {})
+    got = seen.get(id(fx))
     if got is None:
         from .reshard_price import table
         sh = cand.asg.folded_shardings() if cand.asg is not None else cand.sh
-        got = cand.reshards = table(fx).rows(sh, cand.mesh)
+        got = seen[id(fx)] = table(fx).rows(sh, cand.mesh)
     return got
 
 
 def _choose(fx: Facts, b: _Base, k: int, policies: dict) -> Choice:
     cost = Cost()
     cost.add(b.cost)
-    parts = []
     for lg in fx.groups:
         p = policies.get(lg.group, "none")
         if p != "none":
             cost.add(b.recompute[lg.group][p], lg.layers * k)
-            bufs, starts, ends, signs = lg.windows[p]
-            if len(bufs):
-                parts.append((bufs, starts, ends, signs))
-    extra = _windows(parts, b.w) if parts else None
-    acts = _kept_at(fx, b.w, extra)
-    if b.extra is not None:
-        extra = b.extra if extra is None else tuple(np.concatenate([x, y]) for x, y in zip(extra, b.extra))
-    prof = fx.lv.profile(b.w, extra=extra)
-    peak = max(float(prof.max(initial=0)), b.args + b.outputs + _xla_temporaries(fx.lv, b, extra))
-    mem = {"peak": peak, "arguments": b.args, "outputs": b.outputs,
-           "temporaries": max(0.0, peak - b.args - b.outputs), "activations": acts,
-           "accumulators": b.acc}
+    if fx.parts is None:
+        m = b.mem[0]
+        prof, xla, acts = _profile(fx, m, policies)
+        args, outs, acc = m.args, m.outputs, m.acc
+    else:                            # the cut-short programs' memory, extrapolated point by point
+        fa, fb, t, align = fx.parts
+        (pa, xa, aa), (pb, xb, ab) = _profile(fa, b.mem[0], policies), _profile(fb, b.mem[1], policies)
+        ma, mb = b.mem
+        prof, xla = _extrapolate(pa, pb[align], t), _extrapolate(xa, xb[align], t)
+        acts, args, outs, acc = (float(_extrapolate(x, y, t)) for x, y in
+                                 ((aa, ab), (ma.args, mb.args), (ma.outputs, mb.outputs), (ma.acc, mb.acc)))
+    peak = max(float(prof.max(initial=0)), args + outs + float(xla.max(initial=0)))
+    mem = {"peak": peak, "arguments": args, "outputs": outs,
+           "temporaries": max(0.0, peak - args - outs), "activations": acts,
+           "accumulators": acc}
     return Choice(k, dict(policies), cost, mem, acts)
 
 
-def _xla_temporaries(lv, b: _Base, extra) -> float:
-    """The temporaries' peak as XLA's buffer assignment counts it (analysis/memory.py
+def _extrapolate(a, b, t: float):
+    """Bytes of the program with C copies from those with 4 (`a`) and 6 (`b`): t = (C - 4) / 2."""
+    return np.rint(np.asarray(a, dtype=np.float64) + t * (np.asarray(b, dtype=np.float64) - a))
+
+
+def _profile(fx: Facts, m: _Mem, policies: dict) -> tuple:
+    """(live bytes per point, XLA's temporaries per point, activations) on `fx`'s walk."""
+    parts = []
+    for lg in fx.groups:
+        p = policies.get(lg.group, "none")
+        if p != "none":
+            bufs, starts, ends, signs = lg.windows[p]
+            if len(bufs):
+                parts.append((bufs, starts, ends, signs))
+    extra = _windows(parts, m.w) if parts else None
+    acts = _kept_at(fx, m.w, extra)
+    if m.extra is not None:
+        extra = m.extra if extra is None else tuple(np.concatenate([x, y]) for x, y in zip(extra, m.extra))
+    return fx.lv.profile(m.w, extra=extra), _xla_temporaries(fx.lv, m, extra), acts
+
+
+def _xla_temporaries(lv, b: _Mem, extra) -> np.ndarray:
+    """The temporaries at each point as XLA's buffer assignment counts them (analysis/memory.py
     `outside_outputs`, without its slot-by-slot packing): a temporary that dies before some
     result buffer at least its size is written lives inside result buffers, as far as the
     bytes of those written after it allow; the accumulators (extra's first row: one per
@@ -296,7 +337,7 @@ def _xla_temporaries(lv, b: _Base, extra) -> float:
             d += np.bincount(a, v, minlength=n + 1)[:n + 1] - np.bincount(z + 1, v, minlength=n + 1)[:n + 1]
         return np.cumsum(d[:n])
     inside = prof(fits, x_fits)
-    return float((prof(~fits, ~x_fits) + np.maximum(0.0, inside - cap)).max(initial=0))
+    return prof(~fits, ~x_fits) + np.maximum(0.0, inside - cap)
 
 
 def _windows(parts: list, w: np.ndarray) -> tuple:

@@ -49,13 +49,12 @@ def _cpu(fn) -> float:
 
 
 @pytest.mark.slow
-@pytest.mark.xfail(strict=True, reason="issue 11 target not met: since the training facts and the "
-                   "training-plan reshard pricing run on every op (no longer skipped at 96 layers), "
-                   "96 vs 12 layers is ~4.2x CPU; folding them per layer copy is the open work")
 def test_search_time_hardly_grows_with_depth():
     # 12 and 96 layers of the same GPT, planned in this process (CPU time: the machine is
     # shared). Printing the module (for its sha256) and Shardy's rule pass run over every
-    # op in C++, as parsing does; the rest must stay within 2.5x for 8x the layers.
+    # op in C++, as parsing does; the rest, and the whole, must stay within 2x for 8x the
+    # layers (issue 11; about 1.35x and 1.6x measured): the search runs on the folded graph
+    # and the training facts on 4- and 6-copy versions of the program (train_fold.py).
     cl = parse_cluster("1x8xH100")
     spent = {}
     for n in (12, 96):
@@ -70,5 +69,5 @@ def test_search_time_hardly_grows_with_depth():
             best = min(best or (total, fixed), (total, fixed))
         spent[n] = best
     (t12, f12), (t96, f96) = spent[12], spent[96]
-    assert (t96 - f96) / (t12 - f12) <= 2.5, spent
-    assert t96 / t12 <= 4.0, spent
+    assert (t96 - f96) / (t12 - f12) <= 2.0, spent
+    assert t96 / t12 <= 2.0, spent
