@@ -184,9 +184,10 @@ def _fold_first(module, g, dc, ro, seeds) -> Facts | None:
         if n is None:
             return None
         acc += [key] * n
-    index = {k: i for i, k in enumerate(TF.point_keys(fb.lv, sb))}
+    kb = TF.point_keys(fb.lv, sb)
+    index = {k: i for i, k in enumerate(kb)}
     align = [index.get(k) for k in TF.point_keys(fa.lv, sa)]
-    if any(i is None for i in align):
+    if any(i is None for i in align) or not TF.affine(fb.lv, kb, g.fold.reps, g.fold.walk_base):
         return None
     out = Facts(groups=groups, bdim=fb.bdim, acc=acc, data=fb.data, batch=fb.batch, boundary=fb.boundary,
                 parts=(fa, fb, t, np.array(align, dtype=np.int64)))

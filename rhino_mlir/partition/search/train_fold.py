@@ -310,3 +310,28 @@ def point_keys(lv, short: Short) -> list[tuple[int, int]]:
         out.append((fw, seen[fw]))
         seen[fw] += 1
     return out
+
+
+def affine(lv, keys: list[tuple[int, int]], reps: Repeats, walk_base: np.ndarray) -> bool:
+    """The extrapolation's premise, checked on the 6-copy program's walk (`keys`: point_keys):
+    in every run the live bytes (global sizes) at each offset of copies 1 to 4 (short
+    numbering) lie on a line. Sharding scales a value's bytes alike in every copy."""
+    prof = lv.profile(lv.global_bytes)
+    fw = np.array([k[0] for k in keys], dtype=np.int64)
+    occ = np.array([k[1] for k in keys], dtype=np.int64)
+    op = np.searchsorted(walk_base, np.maximum(fw, 0), side="right") - 1
+    run_of, copy_of = _tokens(reps)[:2]
+    C = reps.runs[0].copies
+    inside = fw >= 0
+    for ri, r in enumerate(reps.runs):
+        rows = []
+        for x in (1, 2, C - 3, C - 2):                      # short copies 1..4 of the 6-copy program
+            sel = np.flatnonzero(inside & (run_of[op] == ri) & (copy_of[op] == x))
+            key = (op[sel] - r.op_start(x)) * (1 << 20) + (fw[sel] - walk_base[op[sel]]) * 64 + occ[sel]
+            rows.append((key[np.argsort(key)], sel[np.argsort(key)]))
+        if any(len(k) != len(rows[0][0]) or not np.array_equal(k, rows[0][0]) for k, _ in rows):
+            return False
+        p = [prof[sel].astype(np.float64) for _, sel in rows]
+        if not (np.allclose(p[0] - 2 * p[1] + p[2], 0, atol=0.5) and np.allclose(p[1] - 2 * p[2] + p[3], 0, atol=0.5)):
+            return False
+    return True
