@@ -32,10 +32,10 @@ from dataclasses import dataclass, replace
 import numpy as np
 
 from .accumulate_price import carry_bytes, correction
-from ...analysis.liveness import OUT, TEMP
 from .evaluate import Cost, Evaluator, Space
 from .solve import Assignment
 from .train_facts import POLICIES, Facts
+from .train_memory import extrapolate, kept_at, outputs, windows, xla_temporaries
 
 @dataclass
 class Choice:
@@ -218,36 +218,10 @@ def _mem(cand, fx: Facts, k: int, ev: Evaluator, sh, lb: np.ndarray, lb1) -> _Me
         rb = np.where(rs <= fx.batch_end, rb // k, rb)
     extra = (np.concatenate([[0], rs]), np.concatenate([[fx.batch_end], re_]), np.concatenate([[int(acc)], rb]))
     args = float(w[fx.buf_arg].sum())
-    outs, moved, slots = _outputs(cand, lv, w, fx.result_of)
+    outs, moved, slots = outputs(cand, lv, w, fx.result_of)
     if len(moved[0]):
         extra = tuple(np.concatenate([x, y]) for x, y in zip(extra, moved))
     return _Mem(w, extra, args, outs, acc, slots)
-
-
-def _outputs(cand, lv, w: np.ndarray, result_of=None) -> tuple[float, tuple, tuple]:
-    """(bytes of the non-donated results at @main's result shardings, (starts, ends, bytes) of
-    the values computed in another sharding: temporaries until the return reshards them,
-    (points where the result buffers are written, their bytes))."""
-    from ...analysis.memory import local_nbytes
-    res = getattr(cand, "results", None)
-    last = len(lv.points) - 1
-    total, rows, slots = 0.0, [], []
-    for r, i in enumerate(lv.results):
-        if r in lv.aliases:
-            continue
-        b, at = int(w[i]), int(lv.start[i])
-        rr = r if result_of is None else result_of[r]        # the program's result number
-        if res is not None and rr < len(res) and res[rr] is not None and lv.kind[i] == OUT:
-            b = local_nbytes(lv.shapes[i], res[rr], cand.mesh, int(lv.elem_bytes[i]))
-            if b != w[i] and at < last:
-                rows.append((at, last, int(w[i])))
-                at = last
-        total += b
-        if lv.kind[i] == OUT:
-            slots.append((at, b))
-    a = np.array(rows, dtype=np.int64).reshape(-1, 3)
-    sl = np.array(slots, dtype=np.int64).reshape(-1, 2)
-    return total, (a[:, 0], a[:, 1], a[:, 2]), (sl[:, 0], sl[:, 1])
 
 
 def _reshards(cand, fx: Facts) -> tuple:
@@ -277,19 +251,14 @@ def _choose(fx: Facts, b: _Base, k: int, policies: dict) -> Choice:
         fa, fb, t, align = fx.parts
         (pa, xa, aa), (pb, xb, ab) = _profile(fa, b.mem[0], policies), _profile(fb, b.mem[1], policies)
         ma, mb = b.mem
-        prof, xla = _extrapolate(pa, pb[align], t), _extrapolate(xa, xb[align], t)
-        acts, args, outs, acc = (float(_extrapolate(x, y, t)) for x, y in
+        prof, xla = extrapolate(pa, pb[align], t), extrapolate(xa, xb[align], t)
+        acts, args, outs, acc = (float(extrapolate(x, y, t)) for x, y in
                                  ((aa, ab), (ma.args, mb.args), (ma.outputs, mb.outputs), (ma.acc, mb.acc)))
     peak = max(float(prof.max(initial=0)), args + outs + float(xla.max(initial=0)))
     mem = {"peak": peak, "arguments": args, "outputs": outs,
            "temporaries": max(0.0, peak - args - outs), "activations": acts,
            "accumulators": acc}
     return Choice(k, dict(policies), cost, mem, acts)
-
-
-def _extrapolate(a, b, t: float):
-    """Bytes of the program with C copies from those with 4 (`a`) and 6 (`b`): t = (C - 4) / 2."""
-    return np.rint(np.asarray(a, dtype=np.float64) + t * (np.asarray(b, dtype=np.float64) - a))
 
 
 def _profile(fx: Facts, m: _Mem, policies: dict) -> tuple:
@@ -301,66 +270,11 @@ def _profile(fx: Facts, m: _Mem, policies: dict) -> tuple:
             bufs, starts, ends, signs = lg.windows[p]
             if len(bufs):
                 parts.append((bufs, starts, ends, signs))
-    extra = _windows(parts, m.w) if parts else None
-    acts = _kept_at(fx, m.w, extra)
+    extra = windows(parts, m.w) if parts else None
+    acts = kept_at(fx, m.w, extra)
     if m.extra is not None:
         extra = m.extra if extra is None else tuple(np.concatenate([x, y]) for x, y in zip(extra, m.extra))
-    return fx.lv.profile(m.w, extra=extra), _xla_temporaries(fx.lv, m, extra), acts
-
-
-def _xla_temporaries(lv, b: _Mem, extra) -> np.ndarray:
-    """The temporaries at each point as XLA's buffer assignment counts them (analysis/memory.py
-    `outside_outputs`, without its slot-by-slot packing): a temporary that dies before some
-    result buffer at least its size is written lives inside result buffers, as far as the
-    bytes of those written after it allow; the accumulators (extra's first row: one per
-    gradient, each the size of its parameter's new value) fit wherever a result is written
-    after the loop."""
-    n = len(lv.points)
-    at, size = np.minimum(b.slots[0], n), b.slots[1]
-    room, most = np.zeros(n + 1), np.zeros(n + 1)
-    np.add.at(room, at, size)
-    np.maximum.at(most, at, size)
-    cap = np.cumsum(room[::-1])[::-1][1:]                 # bytes of result buffers written after t
-    big = np.maximum.accumulate(most[::-1])[::-1][1:]     # the largest of them
-    tw = np.where(lv.kind == TEMP, lv._weights(b.w), 0)
-    fits = tw <= big[lv.end]
-    s, e, x = extra if extra is not None else (np.zeros(0, np.int64),) * 3
-    x_fits = np.abs(x) <= big[e]
-    if b.acc and len(x):
-        k = len(x) - len(b.extra[0])                 # the accumulators' row
-        x_fits[k] = big[e[k]] > 0
-
-    def prof(sel, xsel) -> np.ndarray:
-        d = np.zeros(n + 1)
-        for a, z, v in ((lv.start[sel], lv.end[sel], tw[sel]), (s[xsel], e[xsel], x[xsel])):
-            v = v.astype(np.float64)
-            d += np.bincount(a, v, minlength=n + 1)[:n + 1] - np.bincount(z + 1, v, minlength=n + 1)[:n + 1]
-        return np.cumsum(d[:n])
-    inside = prof(fits, x_fits)
-    return prof(~fits, ~x_fits) + np.maximum(0.0, inside - cap)
-
-
-def _windows(parts: list, w: np.ndarray) -> tuple:
-    """(starts, ends, bytes) of the groups' interval changes; a buffer that several groups
-    keep alive longer (an input their anchors' copies share) is extended once, to the latest."""
-    bufs, starts, ends, signs = (np.concatenate([x[i] for x in parts]) for i in range(4))
-    pos = np.flatnonzero(signs > 0)
-    order = pos[np.lexsort((-ends[pos], bufs[pos]))]
-    first = order[np.r_[True, bufs[order][1:] != bufs[order][:-1]]] if len(order) else order
-    keep = np.concatenate([np.flatnonzero(signs < 0), first])
-    return starts[keep], ends[keep], signs[keep] * w[bufs[keep]]
-
-
-def _kept_at(fx: Facts, w: np.ndarray, extra) -> float:
-    """Bytes of batch-sized buffers live where the backward starts (the activations the
-    forward keeps), after recomputation's interval changes `extra`."""
-    lv, p = fx.lv, fx.loss_point
-    live = fx.buf_batch & (lv.start <= p) & (lv.end >= p)
-    out = float(w[live].sum())
-    if extra is not None:
-        s, e, b = extra
-        out += float(b[(s <= p) & (e >= p)].sum())
-    return out
+    return fx.lv.profile(m.w, extra=extra), xla_temporaries(fx.lv, m, extra), acts
 
 
 def _policy_sets(fx: Facts, remat: str) -> list[dict]:

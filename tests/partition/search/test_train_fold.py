@@ -96,6 +96,6 @@ def test_other_programs_use_the_whole_program(model, ov):
 
 
 def test_the_memory_extrapolates_from_4_and_6_copies():
-    from rhino_mlir.partition.search.training import _extrapolate
+    from rhino_mlir.partition.search.train_memory import extrapolate
     a, b = np.array([10.0, 20.0]), np.array([16.0, 20.0])      # 3 bytes more per copy, and none
-    assert _extrapolate(a, b, (96 - 4) / 2).tolist() == [10 + 3 * 92, 20]
+    assert extrapolate(a, b, (96 - 4) / 2).tolist() == [10 + 3 * 92, 20]
