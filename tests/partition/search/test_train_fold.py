@@ -99,3 +99,29 @@ def test_the_memory_extrapolates_from_4_and_6_copies():
     from rhino_mlir.partition.search.train_memory import extrapolate
     a, b = np.array([10.0, 20.0]), np.array([16.0, 20.0])      # 3 bytes more per copy, and none
     assert extrapolate(a, b, (96 - 4) / 2).tolist() == [10 + 3 * 92, 20]
+
+
+def test_a_profile_off_the_line_is_refused():
+    """train_fold.affine: the live bytes of the 6-copy program at each offset of its middle
+    copies lie on a line; one buffer grown in one middle copy breaks it."""
+    from rhino_mlir.analysis.liveness import liveness
+    text = _step(12, batch=8)
+    m = _module(text)
+    printed = I.print_module(m)
+    with m.context, I.ir.Location.unknown():
+        rules.populate(m)
+        g = _search_graph(m, printed)
+    reps, base = g.fold.reps, g.fold.walk_base
+    s = train_fold.shorten(reps, base, 3, m.context)
+    with s.module.context, I.ir.Location.unknown():
+        lv = liveness(s.module)
+    keys = train_fold.point_keys(lv, s)
+    assert train_fold.affine(lv, keys, reps, base)
+    r = reps.runs[0]                                  # the forward's copy 2 (short copy 2)
+    lo, hi = base[r.op_start(2)], base[r.op_start(3)]
+    mid = [i for i, p in enumerate(lv.start.tolist())
+           if lv.kind[i] == 0 and lo <= keys[p][0] < hi and lv.end[i] > p]
+    assert mid
+    i = mid[len(mid) // 2]
+    lv.shapes[i] = (int(np.prod(lv.shapes[i])) * 1000 + 7,)
+    assert not train_fold.affine(lv, keys, reps, base)
