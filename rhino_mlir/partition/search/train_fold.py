@@ -31,12 +31,12 @@ from dataclasses import dataclass
 import numpy as np
 
 from ... import ir as I
-from ...analysis.repeats import LOCAL, Repeats
+from ...analysis.fold import _walk_count
+from ...analysis.repeats import _NAME, LOCAL, Repeats
 
 KEEP = (2, 3)                  # copies kept at each end of every run
 MIN_COPIES = 10                # fewer copies: the whole program is cheap enough
 
-_NAME = re.compile(r"%[A-Za-z0-9_$.\-]+(?:#\d+)?")
 _ALIAS = re.compile(r"tf\.aliasing_output = (\d+) : i32")
 _DONOR = re.compile(r"jax\.buffer_donor = true")
 _ARG = re.compile(r"%arg(\d+)")
@@ -125,8 +125,7 @@ def shorten(reps: Repeats, walk_base: np.ndarray, h: int, ctx) -> Short | None:
     kidx = np.flatnonzero(kept)
     if len(ops) != len(kidx):
         return None
-    counts = np.array([1 + (sum(1 for _ in I.walk_ops(op)) if len(op.regions) else 0) for op in ops],
-                      dtype=np.int64)
+    counts = np.array([_walk_count(op) for op in ops], dtype=np.int64)
     base = np.concatenate([[0], np.cumsum(counts)[:-1]])
     return Short(m, 2 * h, base, np.asarray(walk_base, dtype=np.int64)[kidx], res_keep)
 
