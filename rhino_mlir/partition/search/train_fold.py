@@ -115,7 +115,7 @@ def shorten(reps: Repeats, walk_base: np.ndarray, h: int, ctx) -> Short | None:
     head = _header(reps, res_keep, orphan)
     if head is None:
         return None
-    text = _splice(reps.text, head[0], head[1], reps.span, body)
+    text = reps.text[:head[0]] + head[1] + "\n" + "\n".join(body) + reps.text[reps.span[1]:]
     try:
         m = I.parse_module(text, ctx)
     except Exception:                      # noqa: BLE001 - any parse failure: the whole program
@@ -293,10 +293,6 @@ def _signature(reps: Repeats):
         res, tail = None, line[r0:]
     reps._signature = (lo, line, a0, a1, r0, res, tail)
     return reps._signature
-
-
-def _splice(text: str, lo: int, line: str, span: tuple[int, int], body: list[str]) -> str:
-    return text[:lo] + line + "\n" + "\n".join(body) + text[span[1]:]
 
 
 def point_keys(lv, short: Short) -> list[tuple[int, int]]:
