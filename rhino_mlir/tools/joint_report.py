@@ -17,7 +17,7 @@ def search(a, context, cluster, stages: int | None = None):
     with `--stages auto`, or restricted to `stages` (then on any cluster). `--microbatches K`
     keeps only plans with K micro-batches, `--remat P` only policy P."""
     from ..partition.stages import joint
-    if context is None or not context.training:
+    if context is None or context.facts is None:
         return None
     if stages is None and (getattr(a, "stages", None) or cluster.num_nodes < 2):
         return None

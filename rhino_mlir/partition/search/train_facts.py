@@ -58,7 +58,6 @@ class Facts:
     parts: tuple | None = None       # fold-first (train_fold.py): (facts of the 4-copy and the
     #                                  6-copy program, t = (C - 4) / 2, their points aligned);
     #                                  lv and the per-buffer fields above are then theirs
-    whole: object = None             # () -> the whole program's Facts (the pipeline search's)
     result_of: list | None = None    # a cut-short program's result -> the program's result number
 
     def divisors(self) -> list[int]:
@@ -189,10 +188,8 @@ def _fold_first(module, g, dc, ro, seeds) -> Facts | None:
     align = [index.get(k) for k in TF.point_keys(fa.lv, sa)]
     if any(i is None for i in align) or not TF.affine(fb.lv, kb, g.fold.reps, g.fold.walk_base):
         return None
-    out = Facts(groups=groups, bdim=fb.bdim, acc=acc, data=fb.data, batch=fb.batch, boundary=fb.boundary,
-                parts=(fa, fb, t, np.array(align, dtype=np.int64)))
-    out.whole = lambda: _facts(module, g, dc, ro, seeds)
-    return out
+    return Facts(groups=groups, bdim=fb.bdim, acc=acc, data=fb.data, batch=fb.batch, boundary=fb.boundary,
+                 parts=(fa, fb, t, np.array(align, dtype=np.int64)))
 
 
 def _facts(module, g, dc, ro, seeds, short=None) -> Facts:

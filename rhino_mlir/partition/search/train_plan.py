@@ -12,6 +12,8 @@ sit above this layer).
 from __future__ import annotations
 
 import copy
+from dataclasses import dataclass
+
 from ...errors import RhinoError
 from .evaluate import Space
 from .train_facts import POLICIES, Facts
@@ -20,27 +22,13 @@ from .training import Choice, best
 REMAT_CHOICES = ("auto",) + POLICIES
 
 
+@dataclass
 class Context:
-    """What the single-stage search saw, for the pipeline search that follows (stages/joint.py):
-    `facts` is None for a program that is not a training step. The pipeline search reads
-    the whole program's live intervals: facts the planner took from cut-short versions of
-    the program (train_fold.py) are replaced by the whole program's on first use."""
-
-    def __init__(self, space: Space, facts: Facts | None, roles, timer):
-        self.space, self.roles, self.timer = space, roles, timer
-        self._facts = facts
-
-    @property
-    def training(self) -> bool:
-        """A training step (without reading its facts)."""
-        return self._facts is not None
-
-    @property
-    def facts(self) -> Facts | None:
-        fx = self._facts
-        if fx is not None and fx.parts is not None:
-            self._facts = fx = fx.whole()
-        return fx
+    """What the single-stage search saw, for the pipeline search that follows (stages/joint.py)."""
+    space: Space
+    facts: Facts | None              # None: not a training step
+    roles: object
+    timer: object
 
 
 class NoPlanFits(RhinoError):

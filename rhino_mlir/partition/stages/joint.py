@@ -266,7 +266,7 @@ class _Model:
                    + (c.act_last if s == S - 1 else 0.0) for s, (_, _, _, c) in enumerate(st))
         t, d, m, _ = st[0]
         return JointPlan(S, t, d, M, m, summary_policy(chosen), ls, [float(x) for x in ts], float(upd), float(step),
-                         [int(x) for x in mem], fits, float(mfu), float(acts), name=name, remat_per_stage=chosen,
+                         [int(round(x)) for x in mem], fits, float(mfu), float(acts), name=name, remat_per_stage=chosen,
                          tp_per_stage=[x[0] for x in st])
 
 

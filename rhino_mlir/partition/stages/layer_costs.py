@@ -107,7 +107,7 @@ def costs(space, fx, ro, timer, t: int, m: int) -> LayerCosts:
     mult = np.asarray(g.mult or [1] * len(g.values), dtype=np.float64)
     args = np.array(sorted(set(g.args)), dtype=np.int64)
     state = lb[args] * mult[args]
-    donated = bool(fx.lv.aliases)
+    donated = bool((fx.lv if fx.parts is None else fx.parts[1].lv).aliases)
     per_layer = layer_vals[args] | (mult[args] == L)
     out.state_layer = float(state[per_layer].sum()) / max(1, L) * (1 if donated else 2)
     out.state_glue = float(state[~per_layer].sum()) * (1 if donated else 2)
@@ -117,27 +117,37 @@ def costs(space, fx, ro, timer, t: int, m: int) -> LayerCosts:
             out.grad_layer += b / L
         else:
             out.grad_glue += b
-    _activations(out, fx, lb, layer_vals, big, L, g, lo)
+    if fx.parts is None:
+        per, out.act_first, out.act_last = _kept(fx, lb, layer_vals, g, lo)
+    else:                            # from the 4- and 6-copy programs (train_fold.py)
+        fa, fb, t, _ = fx.parts
+        ka, kb = _kept(fa, lb, layer_vals, g, lo), _kept(fb, lb, layer_vals, g, lo)
+        x = lambda a, b: a + t * (b - a)  # noqa: E731      (local bytes may be fractional: no rounding)
+        per = {pol: x(ka[0][pol], kb[0][pol]) for pol in POLICIES}
+        out.act_first, out.act_last = x(ka[1], kb[1]), x(ka[2], kb[2])
+    out.act_layer = {pol: b / max(1, L) for pol, b in per.items()}
     return out
 
 
-def _activations(out: LayerCosts, fx, lb, layer_vals, big, L: int, g, lo: int) -> None:
-    """Bytes kept where the backward starts: per layer under each policy, and the glue's."""
+def _kept(fx, lb, layer_vals, g, lo: int) -> tuple[dict, float, float]:
+    """Bytes kept where the backward starts on `fx`'s walk: in all layers under each policy,
+    and the glue's before the first layer and after it."""
+    big = max(fx.groups, key=lambda lg: lg.layers, default=None)
     lv, p = fx.lv, fx.loss_point
     known = fx.buf >= 0
     w = np.where(known, lb[np.maximum(fx.buf, 0)], fx.gbytes).astype(np.float64)
     live = fx.buf_batch & (lv.start <= p) & (lv.end >= p)
     in_layer = known & layer_vals[np.maximum(fx.buf, 0)]
     base = float(w[live & in_layer].sum())
+    per = {}
     for pol in POLICIES:
         extra = 0.0
         if big is not None and pol != "none":
             bufs, s, e, sign = big.windows[pol]
             cover = (s <= p) & (e >= p)
             extra = float((sign[cover] * w[bufs[cover]]).sum())
-        out.act_layer[pol] = max(0.0, base + extra) / max(1, L)
+        per[pol] = max(0.0, base + extra)
     glue = live & ~in_layer
     producer = np.array([g.producer[v] if v >= 0 else -1 for v in fx.buf.tolist()], dtype=np.int64)
     first = glue & (producer >= 0) & (producer < lo)
-    out.act_first = float(w[first].sum())
-    out.act_last = float(w[glue & ~first].sum())
+    return per, float(w[first].sum()), float(w[glue & ~first].sum())

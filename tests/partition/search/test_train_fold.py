@@ -41,7 +41,7 @@ def test_every_candidate_is_priced_as_on_the_whole_program(donate, spec, share):
         cl = cl.with_memory(int(whole.plan.prediction.memory_per_device_bytes * share))
     short = plan_module(_module(text), Request(cl))
     whole = plan_module(_module(text), Request(cl, fold_first=False))
-    assert short.context._facts.parts is not None and whole.context._facts.parts is None
+    assert short.context.facts.parts is not None and whole.context.facts.parts is None
     by = {(c.name, c.mesh.axes): c for c in short.candidates}
     assert len(by) == len(whole.candidates)
     for c in whole.candidates:
@@ -52,8 +52,12 @@ def test_every_candidate_is_priced_as_on_the_whole_program(donate, spec, share):
     assert (a.mesh, a.values, a.microbatches, a.remat) == (b.mesh, b.values, b.microbatches, b.remat)
     if share == 0.25:
         assert a.microbatches > 1 and any(r["policy"] != "none" for r in a.remat)
-    # the pipeline search reads the whole program's live intervals, on first use
-    assert short.context.facts.parts is None and short.context.facts.lv is not None
+    # the pipeline search's per-layer costs (its kept activations extrapolated the same way)
+    from rhino_mlir.partition.stages import joint
+    cl2 = load_cluster("2x4xcpu-test").with_memory(cl.memory_per_device)
+    got = [joint.search(r.context.space, r.context.facts, r.context.roles, r.context.timer, cl2,
+                        cl2.memory_per_device).best for r in (short, whole)]
+    assert got[0] is not None and got[0].to_json() == got[1].to_json()
 
 
 def test_the_short_program_is_the_step_with_fewer_layers():
@@ -92,7 +96,7 @@ def test_the_short_program_is_the_step_with_fewer_layers():
 def test_other_programs_use_the_whole_program(model, ov):
     text, _ = zoo.get(model, **ov).lower("train_step")
     res = plan_module(_module(text), Request(load_cluster("1x4xcpu-test")))
-    assert res.context._facts is not None and res.context._facts.parts is None
+    assert res.context.facts is not None and res.context.facts.parts is None
 
 
 def test_the_memory_extrapolates_from_4_and_6_copies():
